@@ -1,0 +1,287 @@
+//! Settings (Django's `django.conf.settings`): loaded once at start from defaults, the site's
+//! optional `settings.toml`, then environment variables on top.
+
+use std::fmt;
+
+/// The secret used when DEBUG is on and none is set. Refused with DEBUG off.
+pub const DEV_SECRET_KEY: &str = "djambda-insecure-development-key-do-not-use-in-production";
+
+/// The site's settings. Field names follow Django's setting names in lower case; in
+/// `settings.toml` and the environment they are written in Django's upper case (`DEBUG`,
+/// `ALLOWED_HOSTS`, …).
+///
+/// ```
+/// use djambda::Settings;
+///
+/// let toml = "DEBUG = true\nALLOWED_HOSTS = ['crm.example.com']\nCOMPANY_NAME = 'Acme'";
+/// let env = |name: &str| (name == "DEBUG").then(|| "false".to_string());
+/// let err = Settings::from_sources(Some(toml), env).unwrap_err();
+/// assert!(err.to_string().contains("SECRET_KEY"), "DEBUG off needs a real secret");
+///
+/// let env = |name: &str| match name {
+///     "SECRET_KEY" => Some("k".repeat(50)),
+///     _ => None,
+/// };
+/// let s = Settings::from_sources(Some(toml), env).unwrap();
+/// assert!(s.debug);
+/// assert_eq!(s.extra["COMPANY_NAME"].as_str(), Some("Acme"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// DEBUG: developer error pages and template reloading. Defaults to on in a debug build and
+    /// off in a release build.
+    pub debug: bool,
+    /// SECRET_KEY: signs cookies and tokens. Must be set (and not the development default) when
+    /// DEBUG is off.
+    pub secret_key: String,
+    /// ALLOWED_HOSTS: host names this site answers; `.example.com` also matches subdomains and
+    /// `*` matches every host. Empty with DEBUG on means the local names.
+    pub allowed_hosts: Vec<String>,
+    /// DATABASE_URL: where the database is (used from the data layer on).
+    pub database_url: Option<String>,
+    /// STATIC_URL: where static files are served (`/static/` by default).
+    pub static_url: String,
+    /// APPEND_SLASH: redirect `/contacts` to `/contacts/` when only the latter exists.
+    pub append_slash: bool,
+    /// DATA_UPLOAD_MAX_MEMORY_SIZE: the largest request body accepted, in bytes (413 past it).
+    pub data_upload_max_memory_size: usize,
+    /// FORCE_SCRIPT_NAME: the prefix the site is served under when the front door cannot tell
+    /// (a custom domain with a base-path mapping); overrides the stage prefix.
+    pub force_script_name: Option<String>,
+    /// Every other upper-case key of `settings.toml`: the site's own settings.
+    pub extra: toml::Table,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            debug: cfg!(debug_assertions),
+            secret_key: String::new(),
+            allowed_hosts: Vec::new(),
+            database_url: None,
+            static_url: "/static/".into(),
+            append_slash: true,
+            data_upload_max_memory_size: 2_621_440,
+            force_script_name: None,
+            extra: toml::Table::new(),
+        }
+    }
+}
+
+/// Settings that cannot be used; lists every problem found, each with how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsError {
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid settings: {}", self.problems.join("; "))
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+impl Settings {
+    /// Loads settings from `settings_toml` (the site's file, usually embedded with
+    /// `include_str!`) and the process environment.
+    pub fn load(settings_toml: Option<&str>) -> Result<Settings, SettingsError> {
+        Self::from_sources(settings_toml, |name| std::env::var(name).ok())
+    }
+
+    /// Loads settings from a TOML text and an environment lookup (tests pass their own).
+    pub fn from_sources(
+        settings_toml: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let mut s = Settings::default();
+        let mut problems = Vec::new();
+        let mut secret_from_file = false;
+
+        if let Some(text) = settings_toml {
+            match text.parse::<toml::Table>() {
+                Err(e) => problems.push(format!("settings.toml is not valid TOML: {}", e.to_string().trim())),
+                Ok(table) => {
+                    for (key, value) in table {
+                        if let Err(p) = s.apply_toml(&key, value, &mut secret_from_file) {
+                            problems.push(p);
+                        }
+                    }
+                }
+            }
+        }
+
+        for key in ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "STATIC_URL", "APPEND_SLASH", "DATA_UPLOAD_MAX_MEMORY_SIZE", "FORCE_SCRIPT_NAME"] {
+            if let Some(raw) = env(key)
+                && let Err(p) = s.apply_env(key, &raw)
+            {
+                problems.push(p);
+            }
+        }
+
+        if !s.static_url.ends_with('/') {
+            problems.push(format!("STATIC_URL must end with `/` (got {:?})", s.static_url));
+        }
+        if let Some(prefix) = &s.force_script_name
+            && !prefix.is_empty()
+            && (!prefix.starts_with('/') || prefix.ends_with('/'))
+        {
+            problems.push(format!("FORCE_SCRIPT_NAME must start with `/` and not end with one, like `/app` (got {prefix:?})"));
+        }
+        if s.secret_key.is_empty() && s.debug {
+            s.secret_key = DEV_SECRET_KEY.into();
+        }
+        if !s.debug && (s.secret_key.is_empty() || s.secret_key == DEV_SECRET_KEY || s.secret_key.starts_with("django-insecure-")) {
+            problems.push(
+                "SECRET_KEY is not set: with DEBUG off the site needs a secret of its own. Set the SECRET_KEY environment \
+                 variable to a long random string, e.g. `export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')`, \
+                 or set DEBUG=true for local development"
+                    .into(),
+            );
+        } else if secret_from_file && !s.debug {
+            tracing::warn!("SECRET_KEY comes from settings.toml; keep production secrets in the environment instead");
+        }
+        if s.allowed_hosts.is_empty() && s.debug {
+            s.allowed_hosts = vec![".localhost".into(), "localhost".into(), "127.0.0.1".into(), "[::1]".into()];
+        }
+
+        if problems.is_empty() { Ok(s) } else { Err(SettingsError { problems }) }
+    }
+
+    fn apply_toml(&mut self, key: &str, value: toml::Value, secret_from_file: &mut bool) -> Result<(), String> {
+        let shown = format!("{value:?}");
+        let want = |what: &str| format!("{key} in settings.toml must be {what} (got {shown})");
+        match key {
+            "DEBUG" => self.debug = value.as_bool().ok_or_else(|| want("true or false"))?,
+            "APPEND_SLASH" => self.append_slash = value.as_bool().ok_or_else(|| want("true or false"))?,
+            "SECRET_KEY" => {
+                self.secret_key = value.as_str().ok_or_else(|| want("a string"))?.to_owned();
+                *secret_from_file = true;
+            }
+            "DATABASE_URL" => self.database_url = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned()),
+            "STATIC_URL" => self.static_url = value.as_str().ok_or_else(|| want("a string"))?.to_owned(),
+            "FORCE_SCRIPT_NAME" => self.force_script_name = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned()),
+            "DATA_UPLOAD_MAX_MEMORY_SIZE" => {
+                self.data_upload_max_memory_size = value
+                    .as_integer()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| want("a non-negative number of bytes"))?
+            }
+            "ALLOWED_HOSTS" => {
+                let list = value.as_array().ok_or_else(|| want("a list of host names"))?;
+                self.allowed_hosts = list
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| want("a list of host names"))?;
+            }
+            _ if key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
+                self.extra.insert(key.to_owned(), value);
+            }
+            _ => return Err(format!("settings.toml key `{key}` is not a setting: setting names are upper case, like Django's")),
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, key: &str, raw: &str) -> Result<(), String> {
+        match key {
+            "DEBUG" => self.debug = parse_bool(key, raw)?,
+            "APPEND_SLASH" => self.append_slash = parse_bool(key, raw)?,
+            "SECRET_KEY" => self.secret_key = raw.to_owned(),
+            "DATABASE_URL" => self.database_url = Some(raw.to_owned()),
+            "STATIC_URL" => self.static_url = raw.to_owned(),
+            "FORCE_SCRIPT_NAME" => self.force_script_name = Some(raw.to_owned()),
+            "DATA_UPLOAD_MAX_MEMORY_SIZE" => {
+                self.data_upload_max_memory_size = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("the environment variable {key} must be a number of bytes (got {raw:?})"))?
+            }
+            "ALLOWED_HOSTS" => {
+                self.allowed_hosts = raw.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether `host` (a `Host` header, port included or not) is one this site serves,
+    /// with Django's rules for ALLOWED_HOSTS.
+    pub fn host_allowed(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        let name = if host.starts_with('[') {
+            host.find(']').map_or(host.as_str(), |end| &host[..=end])
+        } else {
+            match host.rsplit_once(':') {
+                Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+                _ => host.as_str(),
+            }
+        };
+        if name.is_empty() {
+            return false;
+        }
+        self.allowed_hosts.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            pattern == "*"
+                || pattern == name
+                || (pattern.starts_with('.') && (name.ends_with(&pattern) || name == &pattern[1..]))
+        })
+    }
+
+    /// A site-defined setting from `settings.toml`.
+    pub fn get(&self, key: &str) -> Option<&toml::Value> {
+        self.extra.get(key)
+    }
+}
+
+fn parse_bool(key: &str, raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("the environment variable {key} must be true or false (got {raw:?})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let s = Settings::from_sources(Some("DEBUG = false\nSECRET_KEY = 'from-file-0123456789012345678901234567'"), with_env(&[("DEBUG", "on")])).unwrap();
+        assert!(s.debug);
+        assert!(s.secret_key.starts_with("from-file"));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Settings::from_sources(Some("STATIC_URL = '/s'\nlower = 1"), with_env(&[("DEBUG", "maybe"), ("DATA_UPLOAD_MAX_MEMORY_SIZE", "lots")])).unwrap_err();
+        let text = err.to_string();
+        for needle in ["DEBUG", "DATA_UPLOAD_MAX_MEMORY_SIZE", "STATIC_URL", "`lower`"] {
+            assert!(text.contains(needle), "{needle} missing from: {text}");
+        }
+    }
+
+    #[test]
+    fn debug_off_refuses_missing_or_development_secret() {
+        assert!(Settings::from_sources(None, with_env(&[("DEBUG", "0")])).is_err());
+        let dev = Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", DEV_SECRET_KEY)]));
+        assert!(dev.unwrap_err().to_string().contains("SECRET_KEY"));
+        assert!(Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", "a-real-secret-of-enough-length-0123456789")])).is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_follow_django_rules() {
+        let s = Settings::from_sources(None, with_env(&[("DEBUG", "1"), ("ALLOWED_HOSTS", ".example.com, api.test")])).unwrap();
+        assert!(s.host_allowed("example.com") && s.host_allowed("crm.example.com:8443") && s.host_allowed("API.test"));
+        assert!(!s.host_allowed("evil.com") && !s.host_allowed("notexample.com") && !s.host_allowed(""));
+        let local = Settings::from_sources(None, with_env(&[("DEBUG", "1")])).unwrap();
+        assert!(local.host_allowed("127.0.0.1:8000") && local.host_allowed("localhost") && local.host_allowed("[::1]:8000"));
+        assert!(!local.host_allowed("example.com"));
+    }
+}

@@ -1,0 +1,33 @@
+//! Requests, responses, query dictionaries and cookies (Django's `django.http`).
+//!
+//! Both front doors (the dev server and the Lambda door) turn what they receive into one
+//! `http::Request<Bytes>`, recording what only they know as request extensions ([`ScriptName`],
+//! [`ClientAddr`], [`BodyTooLarge`]); the site wraps it in a [`Request`] for the view.
+
+mod querydict;
+mod request;
+mod response;
+
+pub use querydict::QueryDict;
+pub use request::Request;
+pub use response::Response;
+
+pub use cookie::{Cookie, SameSite};
+
+use std::net::SocketAddr;
+
+/// The URL prefix the site is mounted under (Django's `SCRIPT_NAME`): an API Gateway stage such
+/// as `/Prod`, or a base path. A front door strips it from the path before routing and records it
+/// here; `reverse()`, `url()` and redirects put it back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScriptName(pub String);
+
+/// The address of the client, as the front door saw it (the TCP peer under runserver, the source
+/// IP from the request context on Lambda).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Set by a front door that stopped reading a body because it passed the size limit; the body
+/// size middleware answers such a request with 413.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTooLarge;

@@ -1,0 +1,184 @@
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
+
+use crate::error::{Error, Result};
+
+/// The response a view returns (Django's `HttpResponse`): a status, headers and a whole body.
+///
+/// Bodies are buffered, not streamed: a Lambda response is one payload anyway, and it lets the
+/// common-headers middleware set an exact `Content-Length`.
+///
+/// ```
+/// use djambda::http::Response;
+/// use http::StatusCode;
+///
+/// let r = Response::html("<h1>Hi</h1>").with_status(StatusCode::CREATED).with_header("x-demo", "1");
+/// assert_eq!(r.status(), StatusCode::CREATED);
+/// assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Response {
+    inner: http::Response<Bytes>,
+}
+
+impl Response {
+    /// A response with a status and a body, and no headers yet.
+    pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        let mut inner = http::Response::new(body.into());
+        *inner.status_mut() = status;
+        Response { inner }
+    }
+
+    /// 200 with a body of the given content type (files, images, CSV…).
+    pub fn bytes(content_type: &str, body: impl Into<Bytes>) -> Self {
+        let mut r = Self::new(StatusCode::OK, body);
+        r.set_header(header::CONTENT_TYPE, content_type);
+        r
+    }
+
+    /// 200 `text/html; charset=utf-8`.
+    pub fn html(body: impl Into<Bytes>) -> Self {
+        Self::bytes("text/html; charset=utf-8", body)
+    }
+
+    /// 200 `text/plain; charset=utf-8`.
+    pub fn text(body: impl Into<Bytes>) -> Self {
+        Self::bytes("text/plain; charset=utf-8", body)
+    }
+
+    /// 200 `application/json` with `value` serialised (Django's `JsonResponse`).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::with_source(crate::ErrorKind::Internal, "could not serialise the JSON response", e))?;
+        Ok(Self::bytes("application/json", body))
+    }
+
+    /// 302 to `location`, a URL or path taken as given (see [`crate::shortcuts::redirect`] to
+    /// redirect by route name).
+    pub fn redirect(location: &str) -> Self {
+        Self::redirect_with(StatusCode::FOUND, location)
+    }
+
+    /// 301 to `location`.
+    pub fn permanent_redirect(location: &str) -> Self {
+        Self::redirect_with(StatusCode::MOVED_PERMANENTLY, location)
+    }
+
+    /// A redirect with a chosen 3xx status.
+    pub fn redirect_with(status: StatusCode, location: &str) -> Self {
+        let mut r = Self::new(status, Bytes::new());
+        match HeaderValue::from_str(location) {
+            Ok(v) => {
+                r.inner.headers_mut().insert(header::LOCATION, v);
+            }
+            // A location with bytes a header cannot carry is percent-encoded rather than dropped.
+            Err(_) => {
+                let enc = percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS).to_string();
+                if let Ok(v) = HeaderValue::from_str(&enc) {
+                    r.inner.headers_mut().insert(header::LOCATION, v);
+                }
+            }
+        }
+        r
+    }
+
+    /// An empty response with a status (204, 304…).
+    pub fn empty(status: StatusCode) -> Self {
+        Self::new(status, Bytes::new())
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// Changes the status code.
+    pub fn set_status(&mut self, status: StatusCode) {
+        *self.inner.status_mut() = status;
+    }
+
+    /// Builder form of [`set_status`](Self::set_status).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.set_status(status);
+        self
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// Mutable headers.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        self.inner.headers_mut()
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&str> {
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Sets a header, replacing earlier values. A name or value that is not valid in HTTP is a
+    /// programming error in the view, logged and skipped rather than sent broken.
+    pub fn set_header(&mut self, name: impl TryInto<HeaderName>, value: &str) {
+        match (name.try_into(), HeaderValue::from_str(value)) {
+            (Ok(n), Ok(v)) => {
+                self.inner.headers_mut().insert(n, v);
+            }
+            _ => tracing::warn!("skipped a response header that is not valid HTTP: {value:?}"),
+        }
+    }
+
+    /// Builder form of [`set_header`](Self::set_header).
+    pub fn with_header(mut self, name: impl TryInto<HeaderName>, value: &str) -> Self {
+        self.set_header(name, value);
+        self
+    }
+
+    /// Adds a `Set-Cookie` header; several cookies each get their own header.
+    pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
+        if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+            self.inner.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+
+    /// Builder form of [`set_cookie`](Self::set_cookie).
+    pub fn with_cookie(mut self, cookie: cookie::Cookie<'_>) -> Self {
+        self.set_cookie(cookie);
+        self
+    }
+
+    /// Tells the client to drop a cookie (Django's `delete_cookie`).
+    pub fn delete_cookie(&mut self, name: &str) {
+        let mut c = cookie::Cookie::build((name.to_owned(), "")).path("/").build();
+        c.make_removal();
+        self.set_cookie(c);
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        self.inner.body()
+    }
+
+    /// Replaces the body.
+    pub fn set_body(&mut self, body: impl Into<Bytes>) {
+        *self.inner.body_mut() = body.into();
+    }
+
+    /// The body as text (lossy), handy in tests.
+    pub fn text_body(&self) -> String {
+        String::from_utf8_lossy(self.inner.body()).into_owned()
+    }
+
+    /// The `http` crate response, for a front door.
+    pub fn into_http(self) -> http::Response<Bytes> {
+        self.inner
+    }
+}
+
+impl From<http::Response<Bytes>> for Response {
+    fn from(inner: http::Response<Bytes>) -> Self {
+        Response { inner }
+    }
+}

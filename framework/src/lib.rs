@@ -1,0 +1,80 @@
+//! # djambda
+//!
+//! A Django-style MTV web framework in Rust whose one compiled site runs two ways: as a local dev
+//! server (`manage runserver`) and as a single AWS Lambda function.
+//!
+//! A URL conf ([`UrlConf`]) dispatches requests to async view functions, which render Tera
+//! templates ([`shortcuts::render`]) and return a [`Response`]. Both front doors (the hyper dev
+//! server in [`server`] and the Lambda door in [`lambda`]) turn what they receive into one
+//! `http::Request` and call [`Site::handle`]; nothing above that seam knows which door a request
+//! came through.
+//!
+//! ```
+//! use djambda::prelude::*;
+//!
+//! async fn contact_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+//!     if pk != 1 {
+//!         return Err(Error::not_found("no such contact"));
+//!     }
+//!     let back = req.reverse("crm:contact-list", &[])?;
+//!     Ok(Response::html(format!("<a href=\"{back}\">all contacts</a>")))
+//! }
+//!
+//! async fn contact_list(_req: Request) -> Result<Response> {
+//!     Ok(Response::text("contacts"))
+//! }
+//!
+//! fn crm_urls() -> UrlConf {
+//!     UrlConf::app("crm")
+//!         .path("contacts/", contact_list, "contact-list")
+//!         .path("contacts/<int:pk>/", contact_detail, "contact-detail")
+//! }
+//!
+//! let site = Site::builder()
+//!     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+//!     .urls(UrlConf::new().include("", crm_urls()))
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(site.reverse("crm:contact-detail", &[&7]).unwrap(), "/contacts/7/");
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod assets;
+pub mod conf;
+mod error;
+pub mod http;
+pub mod lambda;
+pub mod management;
+pub mod middleware;
+pub mod server;
+pub mod shortcuts;
+mod site;
+pub mod staticfiles;
+pub mod templates;
+pub mod test;
+pub mod urls;
+pub mod views;
+
+pub use conf::{Settings, SettingsError};
+pub use error::{Error, ErrorKind, Result, ResultExt};
+pub use http::{Request, Response};
+pub use site::{App, ConfigError, Site, SiteBuilder};
+pub use urls::UrlConf;
+
+/// What a site module usually needs: `use djambda::prelude::*;`.
+pub mod prelude {
+    pub use crate::context;
+    pub use crate::http::{QueryDict, Request, Response};
+    pub use crate::shortcuts::{redirect, redirect_to, render};
+    pub use crate::templates::Context;
+    pub use crate::urls::{UrlConf, get, post};
+    pub use crate::views::{ClientIp, Form, Json, Path, Query};
+    pub use crate::{App, Error, ErrorKind, Result, ResultExt, Settings, Site};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use rust_embed;
+    pub use rust_embed::RustEmbed;
+}

@@ -1,0 +1,119 @@
+//! The `manage` command line (Django's `django.core.management`): `runserver`, `check`, and,
+//! with no command inside AWS Lambda, serving Lambda invocations.
+//!
+//! A site's `main` is one line:
+//!
+//! ```no_run
+//! # fn site() -> Result<djambda::Site, djambda::ConfigError> { unimplemented!() }
+//! fn main() -> std::process::ExitCode {
+//!     djambda::management::execute(site)
+//! }
+//! ```
+
+mod runserver;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::site::{ConfigError, Site};
+
+#[derive(Parser)]
+#[command(
+    name = "manage",
+    about = "Manage this djambda site: run it locally, check it, and (with no command, inside AWS Lambda) serve it.",
+    version,
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Starts the development server (default 127.0.0.1:8000).
+    Runserver {
+        /// Port, or address and port to listen on: `8000`, `0.0.0.0:8000`, `[::1]:8000`.
+        addrport: Option<String>,
+    },
+    /// Checks the site for problems: settings, URL conf, templates.
+    Check,
+    /// Serves Lambda invocations (what the binary does with no command where
+    /// AWS_LAMBDA_RUNTIME_API is set).
+    Lambda,
+}
+
+/// Runs the command line for the site `site` builds. With no command and
+/// `AWS_LAMBDA_RUNTIME_API` set, serves Lambda invocations instead.
+pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
+    let no_args = std::env::args_os().len() <= 1;
+    if no_args && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return serve_lambda(site);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout with exit 0, and usage errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    match cli.command {
+        None => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            ExitCode::SUCCESS
+        }
+        Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
+        Some(Command::Check) => check(site),
+        Some(Command::Lambda) => serve_lambda(site),
+    }
+}
+
+fn load(site: fn() -> Result<Site, ConfigError>) -> Result<Site, ExitCode> {
+    site().map_err(|e| {
+        eprintln!("CommandError: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn check(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
+    let site = match load(site) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match site.templates().check() {
+        Ok(count) => {
+            let routes = site.resolver().patterns().count();
+            println!("System check identified no issues ({routes} URL patterns, {count} templates).");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("SystemCheckError: a template does not parse:\n{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
+    // One invocation at a time per instance: a single-threaded runtime starts faster and is all
+    // a Lambda instance can use.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let site = match load(site) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match rt.block_on(crate::lambda::run(site)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Lambda runtime error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

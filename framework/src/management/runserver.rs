@@ -1,0 +1,119 @@
+//! `manage runserver [ADDR:PORT]`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use crate::site::{ConfigError, Site};
+
+const DEFAULT_PORT: u16 = 8000;
+
+/// Parses `8000`, `0.0.0.0:8000`, `[::1]:8000` or `localhost:8000` as Django's runserver does.
+pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
+    let Some(raw) = raw.map(str::trim) else {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT));
+    };
+    let invalid = || format!("\"{raw}\" is not a valid port number or address:port pair.");
+    if let Ok(port) = raw.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    if let Ok(addr) = raw.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    match raw.rsplit_once(':') {
+        Some(("localhost", port)) => port.parse().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)).map_err(|_| invalid()),
+        _ => Err(invalid()),
+    }
+}
+
+pub(crate) fn run(site: fn() -> Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
+    let addr = match parse_addrport(addrport) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("Performing system checks...\n");
+    let site = match site() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("System check identified no issues (0 silenced).");
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match crate::server::bind(addr).await {
+            Ok(l) => l,
+            Err(msg) => {
+                eprintln!("{msg}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let host = match bound.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        println!(
+            "{}\ndjambda version {}, DEBUG = {}\nStarting development server at http://{host}:{}/\nQuit the server with CONTROL-C.",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+            env!("CARGO_PKG_VERSION"),
+            site.settings().debug,
+            bound.port()
+        );
+        match crate::server::serve(site, listener, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: the server stopped: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addrport_forms_django_accepts() {
+        assert_eq!(parse_addrport(None).unwrap(), "127.0.0.1:8000".parse().unwrap());
+        assert_eq!(parse_addrport(Some("9000")).unwrap(), "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(parse_addrport(Some("0.0.0.0:80")).unwrap(), "0.0.0.0:80".parse().unwrap());
+        assert_eq!(parse_addrport(Some("[::1]:8001")).unwrap(), "[::1]:8001".parse().unwrap());
+        assert_eq!(parse_addrport(Some("localhost:8002")).unwrap(), "127.0.0.1:8002".parse().unwrap());
+        assert!(parse_addrport(Some("abc")).unwrap_err().contains("not a valid port"));
+        assert!(parse_addrport(Some("1.2.3.4:99999")).is_err());
+    }
+}

@@ -1,0 +1,422 @@
+//! The site: settings, URL conf, apps, templates, static files and middleware assembled once,
+//! and [`Site::handle`], the one request path both front doors call.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, Method, Uri, header};
+
+use crate::assets::AssetDir;
+use crate::conf::{Settings, SettingsError};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{ClientAddr, Request, Response, ScriptName};
+use crate::middleware::{self, Middleware, Next};
+use crate::staticfiles::StaticFiles;
+use crate::templates::{ContextProcessor, Templates};
+use crate::urls::{Converter, Converters, Resolver, UrlConf, UrlConfError};
+use crate::views::debug;
+
+/// An installed app (Django's `INSTALLED_APPS` entry): its own templates and static files.
+/// Its URLs are included from the root URL conf, as in Django.
+///
+/// ```ignore
+/// pub fn app() -> App {
+///     App::new("crm").templates(djambda::assets!("src/crm/templates")).static_files(djambda::assets!("src/crm/static"))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct App {
+    name: String,
+    templates: Option<AssetDir>,
+    static_files: Option<AssetDir>,
+}
+
+impl App {
+    /// An app called `name` (its URL namespace, by convention).
+    pub fn new(name: &str) -> Self {
+        App { name: name.to_owned(), templates: None, static_files: None }
+    }
+
+    /// The app's template folder.
+    pub fn templates(mut self, dir: AssetDir) -> Self {
+        self.templates = Some(dir);
+        self
+    }
+
+    /// The app's static folder.
+    pub fn static_files(mut self, dir: AssetDir) -> Self {
+        self.static_files = Some(dir);
+        self
+    }
+
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Why a site could not be assembled: every problem found, each saying how to fix it.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The settings are invalid.
+    Settings(SettingsError),
+    /// The URL conf has problems.
+    Urls(Vec<UrlConfError>),
+    /// A template does not parse.
+    Template(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Settings(e) => e.fmt(f),
+            ConfigError::Urls(errors) => {
+                let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                write!(f, "the URL conf has {} problem(s): {}", errors.len(), list.join("; "))
+            }
+            ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<SettingsError> for ConfigError {
+    fn from(e: SettingsError) -> Self {
+        ConfigError::Settings(e)
+    }
+}
+
+/// Assembles a [`Site`].
+///
+/// ```
+/// use djambda::prelude::*;
+///
+/// async fn home(_req: Request) -> Result<Response> { Ok(Response::text("hello")) }
+///
+/// let site = Site::builder()
+///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+///     .urls(UrlConf::new().path("", home, "home"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(site.reverse("home", &[]).unwrap(), "/");
+/// ```
+#[must_use]
+pub struct SiteBuilder {
+    settings: Option<Settings>,
+    urls: UrlConf,
+    apps: Vec<App>,
+    templates: Vec<AssetDir>,
+    static_files: Vec<AssetDir>,
+    converters: Converters,
+    middleware: Vec<Arc<dyn Middleware>>,
+    processors: Vec<ContextProcessor>,
+}
+
+impl SiteBuilder {
+    /// The settings (default: [`Settings::load`] with no `settings.toml`).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The root URL conf.
+    pub fn urls(mut self, urls: UrlConf) -> Self {
+        self.urls = urls;
+        self
+    }
+
+    /// Installs an app (its templates and static files).
+    pub fn app(mut self, app: App) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// Adds a site-level template folder; these come before apps' folders, so the site can
+    /// override any app or framework template.
+    pub fn templates(mut self, dir: AssetDir) -> Self {
+        self.templates.push(dir);
+        self
+    }
+
+    /// Adds a site-level static folder.
+    pub fn static_files(mut self, dir: AssetDir) -> Self {
+        self.static_files.push(dir);
+        self
+    }
+
+    /// Registers a path converter for `<name:…>` (Django's `register_converter`).
+    pub fn converter(mut self, name: &str, converter: impl Converter) -> Self {
+        self.converters.register(name, converter);
+        self
+    }
+
+    /// Appends a middleware after the built-in ones (request logging, common headers and
+    /// APPEND_SLASH, ALLOWED_HOSTS, body size limit).
+    pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
+        self.middleware.push(middleware);
+        self
+    }
+
+    /// Adds a context processor, run for every [`render`](crate::shortcuts::render).
+    pub fn context_processor(mut self, f: impl Fn(&Request, &mut tera::Context) + Send + Sync + 'static) -> Self {
+        self.processors.push(Arc::new(f));
+        self
+    }
+
+    /// Checks everything and assembles the site; nothing here touches the network.
+    pub fn build(self) -> Result<Site, ConfigError> {
+        let settings = match self.settings {
+            Some(s) => s,
+            None => Settings::load(None)?,
+        };
+        let resolver = Arc::new(Resolver::build(self.urls, &self.converters).map_err(ConfigError::Urls)?);
+
+        let mut static_dirs = self.static_files;
+        static_dirs.extend(self.apps.iter().filter_map(|a| a.static_files));
+        static_dirs.push(AssetDir::of::<FrameworkStatic>());
+        let statics = Arc::new(StaticFiles::new(static_dirs, &settings.static_url));
+
+        let mut template_dirs = self.templates;
+        template_dirs.extend(self.apps.iter().filter_map(|a| a.templates));
+        template_dirs.push(AssetDir::of::<FrameworkTemplates>());
+        let templates = Templates::new(template_dirs, resolver.clone(), statics.clone(), cfg!(debug_assertions))
+            .map_err(|e| ConfigError::Template(e.to_string()))?;
+
+        let mut chain: Vec<Arc<dyn Middleware>> = vec![
+            Arc::new(middleware::RequestLog),
+            Arc::new(middleware::CommonMiddleware),
+            Arc::new(middleware::AllowedHosts),
+            Arc::new(middleware::BodySizeLimit),
+        ];
+        chain.extend(self.middleware);
+
+        Ok(Site {
+            inner: Arc::new(SiteInner {
+                settings,
+                resolver,
+                statics,
+                templates,
+                middleware: chain,
+                processors: self.processors,
+                apps: self.apps,
+            }),
+        })
+    }
+}
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "templates"]
+struct FrameworkTemplates;
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static"]
+struct FrameworkStatic;
+
+struct SiteInner {
+    settings: Settings,
+    resolver: Arc<Resolver>,
+    statics: Arc<StaticFiles>,
+    templates: Templates,
+    middleware: Vec<Arc<dyn Middleware>>,
+    processors: Vec<ContextProcessor>,
+    apps: Vec<App>,
+}
+
+/// A whole site, assembled once at start and shared by every request (cheap to clone).
+#[derive(Clone)]
+pub struct Site {
+    inner: Arc<SiteInner>,
+}
+
+impl Site {
+    /// Starts assembling a site.
+    pub fn builder() -> SiteBuilder {
+        SiteBuilder {
+            settings: None,
+            urls: UrlConf::new(),
+            apps: Vec::new(),
+            templates: Vec::new(),
+            static_files: Vec::new(),
+            converters: Converters::default(),
+            middleware: Vec::new(),
+            processors: Vec::new(),
+        }
+    }
+
+    /// Answers one request: the seam both front doors (and the test client) call. Never fails:
+    /// errors and panics become error pages, and the process keeps serving.
+    pub async fn handle(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
+        let is_head = req.method() == Method::HEAD;
+        let request = Request::new(req, self.clone());
+        let snapshot = ErrorSnapshot::of(&request);
+        let run = Next { site: self.clone(), index: 0 }.run(request);
+        let resp = match AssertUnwindSafe(run).catch_unwind().await {
+            Ok(resp) => resp,
+            Err(panic) => self.error_response(snapshot, &panic_error(panic)),
+        };
+        let mut resp = resp.into_http();
+        if is_head {
+            *resp.body_mut() = Bytes::new();
+        }
+        resp
+    }
+
+    /// The innermost step of the chain: static files, or the URL resolver and the view.
+    pub(crate) async fn dispatch(&self, mut req: Request) -> Result<Response> {
+        if let Some(rel) = self.inner.statics.match_path(req.path_info()) {
+            return self.inner.statics.serve(&req, rel);
+        }
+        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy().into_owned();
+        let resolved = self
+            .inner
+            .resolver
+            .resolve(&decoded)
+            .ok_or_else(|| Error::not_found(format!("no URL pattern matches `{decoded}`")))?;
+        let view = resolved
+            .route
+            .view
+            .view_for(req.method())
+            .map_err(|allowed| {
+                Error::new(ErrorKind::MethodNotAllowed(allowed), format!("`{decoded}` does not take {}", req.method()))
+            })?
+            .clone();
+        req.set_route(resolved.route.name.clone(), resolved.params);
+        // Snapshot after routing so the error page knows which route's view failed.
+        let snapshot = ErrorSnapshot::of(&req);
+        let result = match AssertUnwindSafe(view(req)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(panic_error(panic)),
+        };
+        Ok(result.unwrap_or_else(|err| self.error_response(snapshot, &err)))
+    }
+
+    /// Whether `path` (decoded, without script prefix) matches a route: for APPEND_SLASH.
+    pub fn resolves(&self, path: &str) -> bool {
+        self.inner.resolver.resolve(path).is_some()
+    }
+
+    /// Reverses a route name into a path, without any script prefix (prefer
+    /// [`Request::reverse`] inside a view, which adds it).
+    pub fn reverse(&self, name: &str, args: &[&dyn crate::urls::UrlArg]) -> Result<String> {
+        Ok(self.inner.resolver.reverse(name, args)?)
+    }
+
+    /// The site's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The compiled URL conf.
+    pub fn resolver(&self) -> &Resolver {
+        &self.inner.resolver
+    }
+
+    /// The template engine.
+    pub fn templates(&self) -> &Templates {
+        &self.inner.templates
+    }
+
+    /// The static files.
+    pub fn static_files(&self) -> &StaticFiles {
+        &self.inner.statics
+    }
+
+    /// The installed apps.
+    pub fn apps(&self) -> &[App] {
+        &self.inner.apps
+    }
+
+    pub(crate) fn middleware(&self) -> &[Arc<dyn Middleware>] {
+        &self.inner.middleware
+    }
+
+    pub(crate) fn context_processors(&self) -> &[ContextProcessor] {
+        &self.inner.processors
+    }
+
+    /// Turns an error into the site's error page for the request described by `snapshot`.
+    pub(crate) fn error_response(&self, snapshot: ErrorSnapshot, err: &Error) -> Response {
+        let status = err.status();
+        let req = snapshot.into_request(self.clone());
+        if status.is_server_error() {
+            eprintln!("Internal Server Error: {}\n  {}", req.path(), err.chain().join("\n  caused by: "));
+        }
+        let debug = self.settings().debug;
+        let mut resp = if debug && status == http::StatusCode::INTERNAL_SERVER_ERROR {
+            debug::technical_500(&req, err)
+        } else if debug && status == http::StatusCode::NOT_FOUND {
+            debug::technical_404(&req, err)
+        } else {
+            crate::shortcuts::error_page(&req, err)
+        };
+        resp.set_status(status);
+        if let ErrorKind::MethodNotAllowed(allowed) = err.kind() {
+            let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+            resp.set_header(header::ALLOW, &list.join(", "));
+        }
+        resp
+    }
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site").field("debug", &self.settings().debug).finish_non_exhaustive()
+    }
+}
+
+fn panic_error(panic: Box<dyn std::any::Any + Send>) -> Error {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    Error::internal(format!("the view panicked: {msg}"))
+}
+
+/// What an error page needs to know of a request that a view or middleware consumed.
+pub(crate) struct ErrorSnapshot {
+    method: Method,
+    uri: Uri,
+    script_name: String,
+    client: Option<SocketAddr>,
+    /// Only kept with DEBUG on, for the developer page.
+    headers: Option<HeaderMap>,
+    route_name: Option<String>,
+    params: Vec<(String, String)>,
+}
+
+impl ErrorSnapshot {
+    pub(crate) fn of(req: &Request) -> Self {
+        let debug = req.settings().debug;
+        ErrorSnapshot {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            script_name: req.script_name().to_owned(),
+            client: req.client_addr(),
+            headers: debug.then(|| req.headers().clone()),
+            route_name: if debug { req.route_name().map(str::to_owned) } else { None },
+            params: if debug { req.params().to_vec() } else { Vec::new() },
+        }
+    }
+
+    fn into_request(self, site: Site) -> Request {
+        let mut builder = http::Request::builder().method(self.method).uri(self.uri);
+        if let Some(h) = self.headers
+            && let Some(map) = builder.headers_mut()
+        {
+            *map = h;
+        }
+        let mut req = builder.body(Bytes::new()).unwrap_or_default();
+        req.extensions_mut().insert(ScriptName(self.script_name));
+        if let Some(addr) = self.client {
+            req.extensions_mut().insert(ClientAddr(addr));
+        }
+        let mut out = Request::new(req, site);
+        out.set_route(self.route_name, self.params);
+        out
+    }
+}

@@ -1,0 +1,172 @@
+//! The test client (Django's `django.test.Client`): requests go in-process through
+//! [`Site::handle`], the same path both front doors take, with a cookie jar and redirect
+//! following.
+//!
+//! ```
+//! use djambda::prelude::*;
+//! use djambda::test::Client;
+//!
+//! async fn hello(req: Request) -> Result<Response> {
+//!     Ok(Response::text(format!("hello {}", req.query().get("name").unwrap_or("world"))))
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let site = Site::builder()
+//!     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+//!     .urls(UrlConf::new().path("hello/", hello, "hello"))
+//!     .build()
+//!     .unwrap();
+//! let mut client = Client::new(site);
+//! let resp = client.get("/hello/?name=Ada").await;
+//! assert_eq!(resp.status(), 200);
+//! assert_eq!(resp.text(), "hello Ada");
+//! # });
+//! ```
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode, header};
+
+use crate::site::Site;
+
+/// An in-process client for a site.
+pub struct Client {
+    site: Site,
+    host: String,
+    cookies: Vec<(String, String)>,
+}
+
+/// A response seen by the test client.
+#[derive(Debug)]
+pub struct TestResponse {
+    inner: http::Response<Bytes>,
+    /// The URLs followed to reach this response, when redirects were followed.
+    pub redirect_chain: Vec<String>,
+}
+
+impl TestResponse {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    /// One header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.inner.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(self.inner.body()).into_owned()
+    }
+
+    /// The body as bytes.
+    pub fn bytes(&self) -> &Bytes {
+        self.inner.body()
+    }
+
+    /// The body parsed as JSON.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_slice(self.inner.body())
+    }
+
+    /// The `Location` header of a redirect.
+    pub fn location(&self) -> Option<&str> {
+        self.header("location")
+    }
+}
+
+impl Client {
+    /// A client for `site`, sending `Host: localhost`.
+    pub fn new(site: Site) -> Self {
+        Client { site, host: "localhost".into(), cookies: Vec::new() }
+    }
+
+    /// Sends another `Host` header from now on.
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = host.to_owned();
+        self
+    }
+
+    /// The value of a cookie the site has set.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Sets a cookie as if the site had set it.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(k, _)| k != name);
+        self.cookies.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// GET `path` (with any query string).
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        self.send(Method::GET, path, None, Bytes::new()).await
+    }
+
+    /// GET `path`, following redirects (at most 10) within the site.
+    pub async fn get_follow(&mut self, path: &str) -> TestResponse {
+        let mut chain = Vec::new();
+        let mut resp = self.get(path).await;
+        while resp.status().is_redirection() && chain.len() < 10 {
+            let Some(next) = resp.location().map(str::to_owned) else { break };
+            chain.push(next.clone());
+            resp = self.get(&next).await;
+        }
+        resp.redirect_chain = chain;
+        resp
+    }
+
+    /// HEAD `path`.
+    pub async fn head(&mut self, path: &str) -> TestResponse {
+        self.send(Method::HEAD, path, None, Bytes::new()).await
+    }
+
+    /// POST a urlencoded form.
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        self.send(Method::POST, path, Some("application/x-www-form-urlencoded"), Bytes::from(body)).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post_json<T: serde::Serialize + ?Sized>(&mut self, path: &str, value: &T) -> TestResponse {
+        let body = serde_json::to_vec(value).unwrap_or_default();
+        self.send(Method::POST, path, Some("application/json"), Bytes::from(body)).await
+    }
+
+    /// Sends any method with an optional content type and body.
+    pub async fn send(&mut self, method: Method, path: &str, content_type: Option<&str>, body: Bytes) -> TestResponse {
+        let mut builder = http::Request::builder().method(method).uri(path).header(header::HOST, &self.host);
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        if !self.cookies.is_empty() {
+            let line: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            builder = builder.header(header::COOKIE, line.join("; "));
+        }
+        let req = match builder.body(body) {
+            Ok(r) => r,
+            Err(e) => panic!("the test built an invalid request for {path:?}: {e}"),
+        };
+        self.request(req).await
+    }
+
+    /// Sends a request as built by the caller, through [`Site::handle`].
+    pub async fn request(&mut self, req: http::Request<Bytes>) -> TestResponse {
+        let resp = self.site.handle(req).await;
+        for value in resp.headers().get_all(header::SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let Ok(c) = cookie::Cookie::parse_encoded(text.to_owned()) else { continue };
+            self.cookies.retain(|(k, _)| k != c.name());
+            let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative());
+            if !expired {
+                self.cookies.push((c.name().to_owned(), c.value().to_owned()));
+            }
+        }
+        TestResponse { inner: resp, redirect_chain: Vec::new() }
+    }
+}

@@ -1,0 +1,232 @@
+//! The resolver: matches a path to a route with matchit, keeping Django's in-order semantics,
+//! and reverses route names back into paths.
+
+use std::collections::HashMap;
+
+use super::conf::{Entry, MethodRouter, UrlConf};
+use super::converters::Converters;
+use super::pattern::Pattern;
+use super::{NoReverseMatch, UrlArg, UrlConfError};
+
+/// One route of the flattened URL conf.
+pub(crate) struct Route {
+    pub(crate) pattern: Pattern,
+    pub(crate) name: Option<String>,
+    pub(crate) view: MethodRouter,
+    /// Earlier routes of another shape that could match the same paths: Django tries patterns
+    /// in order, so one of these wins over this route when its converters accept.
+    shadowed_by: Vec<usize>,
+}
+
+/// The site's compiled URL conf.
+pub struct Resolver {
+    routes: Vec<Route>,
+    /// One matchit route per shape; its value indexes `candidates`, the routes of that shape in
+    /// URL-conf order (matchit itself refuses two routes of one shape).
+    router: matchit::Router<usize>,
+    candidates: Vec<Vec<usize>>,
+    by_name: HashMap<String, usize>,
+}
+
+/// What the resolver found for a path.
+pub(crate) struct Resolved<'a> {
+    pub(crate) route: &'a Route,
+    pub(crate) params: Vec<(String, String)>,
+}
+
+impl Resolver {
+    /// Flattens `conf`, parses every pattern and reports every problem at once.
+    pub(crate) fn build(conf: UrlConf, converters: &Converters) -> Result<Resolver, Vec<UrlConfError>> {
+        let mut flat = Vec::new();
+        flatten(conf, "/", None, &mut flat);
+
+        let mut errors = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
+        let mut by_name: HashMap<String, usize> = HashMap::new();
+        let mut shapes: HashMap<String, usize> = HashMap::new();
+        let mut candidates: Vec<Vec<usize>> = Vec::new();
+        let mut router = matchit::Router::new();
+
+        for (text, name, view) in flat {
+            let pattern = match Pattern::parse(&text, converters) {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let idx = routes.len();
+            if let Some(name) = &name {
+                if let Some(&prev) = by_name.get(name) {
+                    errors.push(UrlConfError::DuplicateName {
+                        name: name.clone(),
+                        first: routes[prev].pattern.text.clone(),
+                        second: text.clone(),
+                    });
+                } else {
+                    by_name.insert(name.clone(), idx);
+                }
+            }
+            let shape = pattern.shape();
+            let slot = match shapes.get(&shape) {
+                Some(&slot) => slot,
+                None => {
+                    if let Err(e) = router.insert(shape.clone(), candidates.len()) {
+                        errors.push(UrlConfError::Conflict { pattern: text.clone(), why: e.to_string() });
+                        continue;
+                    }
+                    shapes.insert(shape.clone(), candidates.len());
+                    candidates.push(Vec::new());
+                    candidates.len() - 1
+                }
+            };
+            if let Some(&same) = candidates[slot].iter().find(|&&i| same_converters(&routes[i].pattern, &pattern)) {
+                errors.push(UrlConfError::Conflict {
+                    pattern: text.clone(),
+                    why: format!("it repeats `{}`, listed earlier, so it could never match", routes[same].pattern.text),
+                });
+                continue;
+            }
+            candidates[slot].push(idx);
+            let shadowed_by = routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.pattern.shape() != shape && may_overlap(&r.pattern.shape(), &shape))
+                .map(|(i, _)| i)
+                .collect();
+            routes.push(Route { pattern, name, view, shadowed_by });
+        }
+        if errors.is_empty() { Ok(Resolver { routes, router, candidates, by_name }) } else { Err(errors) }
+    }
+
+    /// The route for a decoded path, as Django would pick it: the first pattern, in URL-conf
+    /// order, whose converters accept the path.
+    pub(crate) fn resolve(&self, path: &str) -> Option<Resolved<'_>> {
+        let fast = self.router.at(path).ok().and_then(|m| {
+            self.candidates[*m.value].iter().find_map(|&i| self.routes[i].pattern.match_path(path).map(|p| (i, p)))
+        });
+        let (idx, params) = match fast {
+            Some((i, params)) => {
+                let earlier = self.routes[i]
+                    .shadowed_by
+                    .iter()
+                    .find_map(|&j| self.routes[j].pattern.match_path(path).map(|p| (j, p)));
+                earlier.unwrap_or((i, params))
+            }
+            // matchit prefers static segments and does not retry other shapes once converters
+            // refuse, so a path it cannot place is checked against every pattern in order.
+            None => self.routes.iter().enumerate().find_map(|(i, r)| r.pattern.match_path(path).map(|p| (i, p)))?,
+        };
+        Some(Resolved { route: &self.routes[idx], params })
+    }
+
+    /// Reverses `name` with positional arguments into a path (without any script prefix).
+    pub fn reverse(&self, name: &str, args: &[&dyn UrlArg]) -> Result<String, NoReverseMatch> {
+        let route = self.named(name)?;
+        let values: Vec<String> = args.iter().map(|a| a.to_url_arg()).collect();
+        let count = route.pattern.param_names().count();
+        if values.len() != count {
+            return Err(NoReverseMatch(format!(
+                "Reverse for '{name}' with arguments {values:?} not found: `{}` takes {}",
+                route.pattern.text,
+                route.pattern.describe_params()
+            )));
+        }
+        route.pattern.build(&values).map_err(|i| {
+            NoReverseMatch(format!(
+                "Reverse for '{name}' with arguments {values:?} not found: {:?} does not fit {} in `{}`",
+                values[i],
+                route.pattern.describe_params(),
+                route.pattern.text
+            ))
+        })
+    }
+
+    /// Reverses `name` with named arguments; every parameter must be given, and no others.
+    pub fn reverse_kwargs(&self, name: &str, kwargs: &[(&str, &dyn UrlArg)]) -> Result<String, NoReverseMatch> {
+        let route = self.named(name)?;
+        let names: Vec<&str> = route.pattern.param_names().collect();
+        let unknown: Vec<&str> = kwargs.iter().map(|(k, _)| *k).filter(|k| !names.contains(k)).collect();
+        let mut ordered: Vec<&dyn UrlArg> = Vec::new();
+        for n in &names {
+            match kwargs.iter().find(|(k, _)| k == n) {
+                Some((_, v)) => ordered.push(*v),
+                None => {
+                    return Err(NoReverseMatch(format!(
+                        "Reverse for '{name}' is missing the argument `{n}`: `{}` takes {}",
+                        route.pattern.text,
+                        route.pattern.describe_params()
+                    )));
+                }
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(NoReverseMatch(format!(
+                "Reverse for '{name}' got unexpected argument(s) {unknown:?}: `{}` takes {}",
+                route.pattern.text,
+                route.pattern.describe_params()
+            )));
+        }
+        self.reverse(name, &ordered)
+    }
+
+    fn named(&self, name: &str) -> Result<&Route, NoReverseMatch> {
+        match self.by_name.get(name) {
+            Some(&i) => Ok(&self.routes[i]),
+            None => {
+                let suffix = format!(":{name}");
+                let hints: Vec<&str> = self.by_name.keys().filter(|k| k.ends_with(&suffix)).map(|k| k.as_str()).collect();
+                let hint = if hints.is_empty() { String::new() } else { format!(" Did you mean {}?", hints.join(" or ")) };
+                Err(NoReverseMatch(format!("Reverse for '{name}' not found: no route has that name.{hint}")))
+            }
+        }
+    }
+
+    /// Every route as (pattern, name), in URL-conf order: for the debug 404 page and `check`.
+    pub fn patterns(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.routes.iter().map(|r| (r.pattern.text.as_str(), r.name.as_deref()))
+    }
+}
+
+fn flatten(conf: UrlConf, prefix: &str, namespace: Option<&str>, out: &mut Vec<(String, Option<String>, MethodRouter)>) {
+    let ns = match (namespace, conf.app_name.as_deref()) {
+        (Some(outer), Some(app)) => Some(format!("{outer}:{app}")),
+        (None, Some(app)) => Some(app.to_owned()),
+        (outer, None) => outer.map(str::to_owned),
+    };
+    for entry in conf.entries {
+        match entry {
+            Entry::Route { pattern, view, name } => {
+                let full = format!("{prefix}{}", pattern.trim_start_matches('/'));
+                let name = name.map(|n| match &ns {
+                    Some(ns) => format!("{ns}:{n}"),
+                    None => n,
+                });
+                out.push((full, name, view));
+            }
+            Entry::Include { prefix: sub, conf } => {
+                let joined = format!("{prefix}{}", sub.trim_start_matches('/'));
+                flatten(conf, &joined, ns.as_deref(), out);
+            }
+        }
+    }
+}
+
+fn same_converters(a: &Pattern, b: &Pattern) -> bool {
+    use super::pattern::Part;
+    a.parts.len() == b.parts.len()
+        && a.parts.iter().zip(&b.parts).all(|(x, y)| match (x, y) {
+            (Part::Literal(l), Part::Literal(m)) => l == m,
+            (Part::Param { kind: k1, .. }, Part::Param { kind: k2, .. }) => k1 == k2,
+            _ => false,
+        })
+}
+
+/// Whether two matchit shapes could match one path (conservative: true when unsure).
+fn may_overlap(a: &str, b: &str) -> bool {
+    if a.contains("{*") || b.contains("{*") {
+        return true;
+    }
+    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    sa.len() == sb.len() && sa.iter().zip(&sb).all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'))
+}
