@@ -13,6 +13,7 @@ pub use request::Request;
 pub use response::Response;
 
 pub use cookie::{Cookie, SameSite};
+pub use ::http::{HeaderMap, Method, StatusCode, header};
 
 use std::net::SocketAddr;
 

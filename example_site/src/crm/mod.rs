@@ -1,0 +1,13 @@
+//! The CRM app: companies, contacts and deals.
+
+pub mod forms;
+pub mod models;
+pub mod urls;
+pub mod views;
+
+use djambda::App;
+
+/// The app as installed in the site: its static files (`crm/…`).
+pub fn app() -> App {
+    App::new("crm").static_files(djambda::assets!("src/crm/static"))
+}

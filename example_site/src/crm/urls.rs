@@ -1,0 +1,21 @@
+//! The CRM's URLs (Django's `crm/urls.py`), reversed as `crm:<name>`.
+
+use djambda::UrlConf;
+use djambda::urls::get;
+
+use super::views;
+
+/// The app's URL patterns.
+pub fn urlpatterns() -> UrlConf {
+    UrlConf::app("crm")
+        .path("", get(views::dashboard), "dashboard")
+        .path("companies/", get(views::company_list), "company-list")
+        .path("companies/<slug:slug>/", get(views::company_detail), "company-detail")
+        .path("contacts/", get(views::contact_list), "contact-list")
+        .path("contacts/export.csv", get(views::contact_export), "contact-export")
+        .path("contacts/<int:pk>/", get(views::contact_detail), "contact-detail")
+        .path("deals/", get(views::deal_list), "deal-list")
+        .path("forecast/", get(views::forecast).post(views::forecast_submit), "forecast")
+        .path("api/contacts/", get(views::api_contacts), "api-contacts")
+        .path("api/contacts/<int:pk>/", get(views::api_contact), "api-contact")
+}
