@@ -17,6 +17,11 @@ pub fn site() -> Result<Site, ConfigError> {
         .context_processor(|req, ctx| {
             let name = req.settings().get("COMPANY_NAME").and_then(|v| v.as_str()).unwrap_or("djambda CRM");
             ctx.insert("site_name", name);
+            // Display preferences live in cookies (see `crm::views::preferences`).
+            let theme = req.cookie("theme").filter(|t| t == "dark").unwrap_or_else(|| "light".into());
+            let density = req.cookie("density").filter(|d| d == "compact").unwrap_or_else(|| "comfortable".into());
+            ctx.insert("theme", &theme);
+            ctx.insert("density", &density);
         })
         .build()
 }

@@ -1,7 +1,7 @@
 //! The CRM's URLs (Django's `crm/urls.py`), reversed as `crm:<name>`.
 
 use djambda::UrlConf;
-use djambda::urls::get;
+use djambda::urls::{get, post};
 
 use super::views;
 
@@ -18,4 +18,6 @@ pub fn urlpatterns() -> UrlConf {
         .path("forecast/", get(views::forecast).post(views::forecast_submit), "forecast")
         .path("api/contacts/", get(views::api_contacts), "api-contacts")
         .path("api/contacts/<int:pk>/", get(views::api_contact), "api-contact")
+        .path("api/contacts/import/", post(views::api_contact_import), "api-contact-import")
+        .path("preferences/", get(views::preferences), "preferences")
 }

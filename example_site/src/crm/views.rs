@@ -228,6 +228,70 @@ pub async fn api_contact(_req: Request, Path(pk): Path<i32>) -> Result<Response>
     Response::json(&contact_row(contact))
 }
 
+/// Checks a CSV of contacts (`first_name,last_name,email` per line, header optional) and says
+/// what an import would create: a dry run, answered as JSON. The body is read as bytes, so a
+/// file in another encoding arrives intact (undecodable bytes are shown as U+FFFD).
+pub async fn api_contact_import(req: Request) -> Result<Response> {
+    #[derive(Serialize)]
+    struct Row {
+        line: usize,
+        first_name: String,
+        last_name: String,
+        email: String,
+    }
+    #[derive(Serialize)]
+    struct RowError {
+        line: usize,
+        message: String,
+    }
+    let text = String::from_utf8_lossy(req.body());
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if line.trim().is_empty() || (i == 0 && cells.first().is_some_and(|c| c.eq_ignore_ascii_case("first_name"))) {
+            continue;
+        }
+        match cells.as_slice() {
+            [first, last, email] if !first.is_empty() && email.contains('@') => {
+                rows.push(Row { line: i + 1, first_name: (*first).into(), last_name: (*last).into(), email: (*email).into() })
+            }
+            _ => errors.push(RowError { line: i + 1, message: "expected first_name,last_name,email with a valid email".into() }),
+        }
+    }
+    #[derive(Serialize)]
+    struct Report {
+        bytes: usize,
+        rows: Vec<Row>,
+        errors: Vec<RowError>,
+    }
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(Response::json(&Report { bytes: req.body().len(), rows, errors })?.with_status(status))
+}
+
+/// Display preferences (`?theme=dark&density=compact`), kept in cookies so no server state is
+/// needed; then back to where the user came from.
+pub async fn preferences(req: Request) -> Result<Response> {
+    use djambda::http::{Cookie, SameSite};
+    let theme = match req.query().get("theme") {
+        Some(t @ ("light" | "dark")) => t.to_owned(),
+        Some(other) => return Err(Error::bad_request(format!("unknown theme `{other}` (use light or dark)"))),
+        None => req.cookie("theme").unwrap_or_else(|| "light".into()),
+    };
+    let density = match req.query().get("density") {
+        Some(d @ ("comfortable" | "compact")) => d.to_owned(),
+        Some(other) => return Err(Error::bad_request(format!("unknown density `{other}` (use comfortable or compact)"))),
+        None => req.cookie("density").unwrap_or_else(|| "comfortable".into()),
+    };
+    let back = req.reverse("crm:dashboard", &[])?;
+    let year = djambda::http::CookieDuration::days(365);
+    let mut resp = Response::redirect(&back);
+    for (name, value) in [("theme", theme), ("density", density)] {
+        resp.set_cookie(Cookie::build((name, value)).path("/").same_site(SameSite::Lax).http_only(true).max_age(year).build());
+    }
+    Ok(resp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::money;

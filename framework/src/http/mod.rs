@@ -12,6 +12,7 @@ pub use querydict::QueryDict;
 pub use request::Request;
 pub use response::Response;
 
+pub use cookie::time::Duration as CookieDuration;
 pub use cookie::{Cookie, SameSite};
 pub use ::http::{HeaderMap, Method, StatusCode, header};
 
