@@ -6,10 +6,19 @@ pub mod urls;
 
 use djambda::{ConfigError, Settings, Site};
 
-/// Assembles the site: settings, root URL conf and apps. Both front doors (and the tests) use it.
+/// The site's settings file, embedded at build time (no filesystem at start).
+pub const SETTINGS_TOML: &str = include_str!("../settings.toml");
+
+/// Assembles the site with settings from `settings.toml` and the environment. Both front doors
+/// use it.
 pub fn site() -> Result<Site, ConfigError> {
+    site_with_settings(Settings::load(Some(SETTINGS_TOML))?)
+}
+
+/// Assembles the site with the given settings (tests choose DEBUG and hosts this way).
+pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
     Site::builder()
-        .settings(Settings::load(Some(include_str!("../settings.toml")))?)
+        .settings(settings)
         .urls(urls::urlpatterns())
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))

@@ -346,7 +346,9 @@ impl Site {
             eprintln!("Internal Server Error: {}\n  {}", req.path(), err.chain().join("\n  caused by: "));
         }
         let debug = self.settings().debug;
-        let mut resp = if debug && status == http::StatusCode::INTERNAL_SERVER_ERROR {
+        // With DEBUG on every error but 404 and 405 gets the developer page (Django shows its
+        // technical page for a refused Host too); 404 gets the list of patterns tried.
+        let mut resp = if debug && status != http::StatusCode::NOT_FOUND && status != http::StatusCode::METHOD_NOT_ALLOWED {
             debug::technical_500(&req, err)
         } else if debug && status == http::StatusCode::NOT_FOUND {
             debug::technical_404(&req, err)

@@ -2,4 +2,5 @@
 //! and helpers to run the built `manage` binary.
 
 pub mod emulator;
+pub mod http1;
 pub mod process;

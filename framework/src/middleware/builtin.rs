@@ -1,6 +1,5 @@
 //! The built-in middleware, in the order a site runs them.
 
-use std::io::Write;
 use std::time::{Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
@@ -30,8 +29,9 @@ impl Middleware for RequestLog {
                 resp.body().len(),
                 elapsed.as_secs_f64() * 1000.0
             );
-            // One write per line, so lines from concurrent requests never interleave.
-            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            // Formatted first, then written whole, so lines from concurrent requests never
+            // interleave (and `eprint!` lets the test harness capture them).
+            eprint!("{line}");
             Ok(resp)
         })
     }

@@ -71,10 +71,9 @@ impl Resolver {
             let slot = match shapes.get(&shape) {
                 Some(&slot) => slot,
                 None => {
-                    if let Err(e) = router.insert(shape.clone(), candidates.len()) {
-                        errors.push(UrlConfError::Conflict { pattern: text.clone(), why: e.to_string() });
-                        continue;
-                    }
+                    // matchit refuses some shapes Django allows side by side (a catch-all beside
+                    // a parameter in the same place); those routes are found by the ordered scan.
+                    let _ = router.insert(shape.clone(), candidates.len());
                     shapes.insert(shape.clone(), candidates.len());
                     candidates.push(Vec::new());
                     candidates.len() - 1

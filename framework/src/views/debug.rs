@@ -71,8 +71,8 @@ fn request_table(req: &Request) -> String {
     out
 }
 
-/// The developer 500 page: the error chain, the template and line for template errors, and
-/// the request.
+/// The developer error page (500, and 4xx other than 404): the error chain, the template and
+/// line for template errors, and the request.
 pub(crate) fn technical_500(req: &Request, err: &Error) -> Response {
     let mut body = String::new();
     if let Some(tera_err) = err.find_source::<tera::Error>() {
@@ -94,7 +94,8 @@ pub(crate) fn technical_500(req: &Request, err: &Error) -> Response {
     }
     body.push_str("</ol>");
     body.push_str(&request_table(req));
-    let title = format!("Server error at {}", req.path());
+    let reason = err.status().canonical_reason().unwrap_or("Error");
+    let title = format!("{reason} at {}", req.path());
     Response::html(page("", &title, &esc(err.message()), &body))
 }
 
