@@ -60,7 +60,10 @@ async fn html_is_autoescaped_and_forms_rerender_with_errors() {
     assert_eq!(resp.status(), 422);
     let html = resp.text();
     assert!(!html.contains("<script>alert(1)"), "user input is escaped");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || html.contains("&lt;script&gt;"), "and shown back: {html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt;") || html.contains("&lt;script&gt;"),
+        "and shown back: {html}"
+    );
     assert!(html.contains("Enter a number"));
     let ok = c.post_form("/forecast/", &[("amount", "2000"), ("probability", "25")]).await;
     assert!(ok.text().contains("$500.00"));
@@ -144,7 +147,13 @@ fn demo_urls() -> UrlConf {
 }
 
 fn demo_site(debug: bool, templates: djambda::assets::AssetDir) -> Site {
-    Site::builder().settings(settings(debug)).urls(demo_urls()).templates(templates).converter("yyyy", FourDigits).build().unwrap()
+    Site::builder()
+        .settings(settings(debug))
+        .urls(demo_urls())
+        .templates(templates)
+        .converter("yyyy", FourDigits)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -183,7 +192,10 @@ async fn template_errors_name_the_template_and_line() {
 async fn templates_inherit_escape_and_reverse() {
     let mut c = Client::new(demo_site(false, djambda::assets!("../tests/e2e/fixtures/good")));
     let html = c.get("/page/").await.text();
-    assert!(html.contains("<main><p>&lt;b&gt;hi&lt;&#x2F;b&gt;</p>") || html.contains("<main><p>&lt;b&gt;hi&lt;/b&gt;</p>"), "{html}");
+    assert!(
+        html.contains("<main><p>&lt;b&gt;hi&lt;&#x2F;b&gt;</p>") || html.contains("<main><p>&lt;b&gt;hi&lt;/b&gt;</p>"),
+        "{html}"
+    );
     assert!(html.contains("href=\"/items/7/\""));
     assert!(html.contains("src=\"/static/djambda/djambda."), "static() gives a hashed URL: {html}");
     assert!(html.contains("<i>/page/</i>"), "the request context processor");
@@ -219,7 +231,11 @@ async fn static_files_have_hashed_urls_etags_and_cache_headers() {
     assert_eq!(resp.header("content-type"), Some("text/css; charset=utf-8"));
     assert!(resp.header("cache-control").unwrap().contains("immutable"));
     let etag = resp.header("etag").unwrap().to_owned();
-    let mut again = http::Request::get(&hashed).header("host", "localhost").header("if-none-match", &etag).body(Default::default()).unwrap();
+    let mut again = http::Request::get(&hashed)
+        .header("host", "localhost")
+        .header("if-none-match", &etag)
+        .body(Default::default())
+        .unwrap();
     again.headers_mut();
     let not_modified = c.request(again).await;
     assert_eq!(not_modified.status(), 304);
@@ -249,7 +265,14 @@ async fn middleware_runs_in_order_and_can_short_circuit() {
         let resp = next.run(req).await;
         Ok(resp.with_header("x-order", "inner"))
     });
-    let site = Site::builder().settings(settings(false)).urls(demo_urls()).converter("yyyy", FourDigits).middleware(outer).middleware(inner).build().unwrap();
+    let site = Site::builder()
+        .settings(settings(false))
+        .urls(demo_urls())
+        .converter("yyyy", FourDigits)
+        .middleware(outer)
+        .middleware(inner)
+        .build()
+        .unwrap();
     let mut c = Client::new(site);
     let resp = c.get("/items/1/").await;
     assert_eq!(resp.header("x-order"), Some("inner,outer"), "inner sees the response first");
@@ -257,7 +280,10 @@ async fn middleware_runs_in_order_and_can_short_circuit() {
     assert_eq!(stopped.status(), 403);
     assert_eq!(stopped.text(), "stopped");
     assert_eq!(stopped.header("x-order"), Some(",outer"), "the outer one still wraps a short-circuit");
-    assert!(stopped.header("date").is_some() && stopped.header("content-length") == Some("7"), "common headers on every response");
+    assert!(
+        stopped.header("date").is_some() && stopped.header("content-length") == Some("7"),
+        "common headers on every response"
+    );
 }
 
 #[test]
@@ -265,7 +291,9 @@ fn url_conf_problems_are_reported_when_the_site_is_assembled() {
     let dup = UrlConf::new().path("a/", boom, "same").path("b/", boom, "same");
     let conflict = UrlConf::new().path("x/<int:id>/", boom, "x1").path("x/<int:pk>/", boom, "x2");
     let unknown = UrlConf::new().path("y/<money:m>/", boom, "y");
-    for (conf, needle) in [(dup, "`same` is used twice"), (conflict, "could never match"), (unknown, "no converter called `money`")] {
+    for (conf, needle) in
+        [(dup, "`same` is used twice"), (conflict, "could never match"), (unknown, "no converter called `money`")]
+    {
         match Site::builder().settings(settings(false)).urls(conf).build() {
             Err(ConfigError::Urls(errors)) => {
                 let text = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
@@ -287,4 +315,42 @@ fn reverse_is_checked() {
     let err = example.reverse("contact-detail", &[&1]).unwrap_err().to_string();
     assert!(err.contains("Did you mean crm:contact-detail?"), "{err}");
     assert_eq!(example.reverse("crm:contact-detail", &[&1]).unwrap(), "/contacts/1/");
+}
+
+#[tokio::test]
+async fn site_templates_override_app_templates_and_apps_fill_the_rest() {
+    let app = djambda::App::new("demo").templates(djambda::assets!("../tests/e2e/fixtures/app_templates"));
+    let site = Site::builder()
+        .settings(settings(false))
+        .urls(demo_urls())
+        .converter("yyyy", FourDigits)
+        .templates(djambda::assets!("../tests/e2e/fixtures/good"))
+        .app(app)
+        .build()
+        .unwrap();
+    let html = Client::new(site).get("/page/").await.text();
+    assert!(html.contains("<main><p>"), "the site's page.html and layout.html win: {html}");
+    let app_only = Site::builder()
+        .settings(settings(false))
+        .urls(demo_urls())
+        .converter("yyyy", FourDigits)
+        .app(djambda::App::new("demo").templates(djambda::assets!("../tests/e2e/fixtures/app_templates")))
+        .build()
+        .unwrap();
+    assert_eq!(Client::new(app_only).get("/page/").await.text().trim(), "<p>from the app</p>");
+}
+
+#[tokio::test]
+async fn debug_builds_pick_up_template_edits_on_the_next_request() {
+    // This fixture folder belongs to this test alone; it is rewritten and restored here.
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/fixtures/reload/page.html");
+    let original = std::fs::read_to_string(&file).unwrap();
+    let mut c = Client::new(demo_site(true, djambda::assets!("../tests/e2e/fixtures/reload")));
+    std::fs::write(&file, "<p>version one</p>\n").unwrap();
+    let first = c.get("/page/").await.text();
+    std::fs::write(&file, "<p>version two</p>\n").unwrap();
+    let second = c.get("/page/").await.text();
+    std::fs::write(&file, original).unwrap();
+    assert!(first.contains("version one"), "{first}");
+    assert!(second.contains("version two"), "an edit shows on the next request: {second}");
 }
