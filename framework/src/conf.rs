@@ -112,7 +112,16 @@ impl Settings {
             }
         }
 
-        for key in ["DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "STATIC_URL", "APPEND_SLASH", "DATA_UPLOAD_MAX_MEMORY_SIZE", "FORCE_SCRIPT_NAME"] {
+        for key in [
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "STATIC_URL",
+            "APPEND_SLASH",
+            "DATA_UPLOAD_MAX_MEMORY_SIZE",
+            "FORCE_SCRIPT_NAME",
+        ] {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
             {
@@ -127,12 +136,18 @@ impl Settings {
             && !prefix.is_empty()
             && (!prefix.starts_with('/') || prefix.ends_with('/'))
         {
-            problems.push(format!("FORCE_SCRIPT_NAME must start with `/` and not end with one, like `/app` (got {prefix:?})"));
+            problems.push(format!(
+                "FORCE_SCRIPT_NAME must start with `/` and not end with one, like `/app` (got {prefix:?})"
+            ));
         }
         if s.secret_key.is_empty() && s.debug {
             s.secret_key = DEV_SECRET_KEY.into();
         }
-        if !s.debug && (s.secret_key.is_empty() || s.secret_key == DEV_SECRET_KEY || s.secret_key.starts_with("django-insecure-")) {
+        if !s.debug
+            && (s.secret_key.is_empty()
+                || s.secret_key == DEV_SECRET_KEY
+                || s.secret_key.starts_with("django-insecure-"))
+        {
             problems.push(
                 "SECRET_KEY is not set: with DEBUG off the site needs a secret of its own. Set the SECRET_KEY environment \
                  variable to a long random string, e.g. `export SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')`, \
@@ -161,7 +176,9 @@ impl Settings {
             }
             "DATABASE_URL" => self.database_url = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned()),
             "STATIC_URL" => self.static_url = value.as_str().ok_or_else(|| want("a string"))?.to_owned(),
-            "FORCE_SCRIPT_NAME" => self.force_script_name = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned()),
+            "FORCE_SCRIPT_NAME" => {
+                self.force_script_name = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned())
+            }
             "DATA_UPLOAD_MAX_MEMORY_SIZE" => {
                 self.data_upload_max_memory_size = value
                     .as_integer()
@@ -179,7 +196,11 @@ impl Settings {
             _ if key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
                 self.extra.insert(key.to_owned(), value);
             }
-            _ => return Err(format!("settings.toml key `{key}` is not a setting: setting names are upper case, like Django's")),
+            _ => {
+                return Err(format!(
+                    "settings.toml key `{key}` is not a setting: setting names are upper case, like Django's"
+                ));
+            }
         }
         Ok(())
     }
@@ -199,7 +220,8 @@ impl Settings {
                     .map_err(|_| format!("the environment variable {key} must be a number of bytes (got {raw:?})"))?
             }
             "ALLOWED_HOSTS" => {
-                self.allowed_hosts = raw.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
+                self.allowed_hosts =
+                    raw.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
             }
             _ => {}
         }
@@ -253,14 +275,22 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let s = Settings::from_sources(Some("DEBUG = false\nSECRET_KEY = 'from-file-0123456789012345678901234567'"), with_env(&[("DEBUG", "on")])).unwrap();
+        let s = Settings::from_sources(
+            Some("DEBUG = false\nSECRET_KEY = 'from-file-0123456789012345678901234567'"),
+            with_env(&[("DEBUG", "on")]),
+        )
+        .unwrap();
         assert!(s.debug);
         assert!(s.secret_key.starts_with("from-file"));
     }
 
     #[test]
     fn every_problem_is_reported_at_once() {
-        let err = Settings::from_sources(Some("STATIC_URL = '/s'\nlower = 1"), with_env(&[("DEBUG", "maybe"), ("DATA_UPLOAD_MAX_MEMORY_SIZE", "lots")])).unwrap_err();
+        let err = Settings::from_sources(
+            Some("STATIC_URL = '/s'\nlower = 1"),
+            with_env(&[("DEBUG", "maybe"), ("DATA_UPLOAD_MAX_MEMORY_SIZE", "lots")]),
+        )
+        .unwrap_err();
         let text = err.to_string();
         for needle in ["DEBUG", "DATA_UPLOAD_MAX_MEMORY_SIZE", "STATIC_URL", "`lower`"] {
             assert!(text.contains(needle), "{needle} missing from: {text}");
@@ -272,16 +302,25 @@ mod tests {
         assert!(Settings::from_sources(None, with_env(&[("DEBUG", "0")])).is_err());
         let dev = Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", DEV_SECRET_KEY)]));
         assert!(dev.unwrap_err().to_string().contains("SECRET_KEY"));
-        assert!(Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", "a-real-secret-of-enough-length-0123456789")])).is_ok());
+        assert!(
+            Settings::from_sources(
+                None,
+                with_env(&[("DEBUG", "0"), ("SECRET_KEY", "a-real-secret-of-enough-length-0123456789")])
+            )
+            .is_ok()
+        );
     }
 
     #[test]
     fn allowed_hosts_follow_django_rules() {
-        let s = Settings::from_sources(None, with_env(&[("DEBUG", "1"), ("ALLOWED_HOSTS", ".example.com, api.test")])).unwrap();
+        let s = Settings::from_sources(None, with_env(&[("DEBUG", "1"), ("ALLOWED_HOSTS", ".example.com, api.test")]))
+            .unwrap();
         assert!(s.host_allowed("example.com") && s.host_allowed("crm.example.com:8443") && s.host_allowed("API.test"));
         assert!(!s.host_allowed("evil.com") && !s.host_allowed("notexample.com") && !s.host_allowed(""));
         let local = Settings::from_sources(None, with_env(&[("DEBUG", "1")])).unwrap();
-        assert!(local.host_allowed("127.0.0.1:8000") && local.host_allowed("localhost") && local.host_allowed("[::1]:8000"));
+        assert!(
+            local.host_allowed("127.0.0.1:8000") && local.host_allowed("localhost") && local.host_allowed("[::1]:8000")
+        );
         assert!(!local.host_allowed("example.com"));
     }
 }

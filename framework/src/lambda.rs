@@ -5,21 +5,29 @@
 //! `http::Request<Bytes>` for [`Site::handle`]. A REST API stage (`/Prod`) is stripped from the
 //! path here, once, and kept as the request's script prefix that `reverse()`, `url()` and
 //! redirects put back. lambda_http base64-encodes response bodies by content type.
+//!
+//! Events are read as lambda_http reads them, with one correction (see [`Event`]).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
+use http::HeaderName;
 use http_body_util::Full;
-use lambda_http::request::RequestContext;
-use lambda_http::{RequestExt, service_fn};
+use lambda_http::request::{LambdaRequest, RequestContext};
+use lambda_http::{Adapter, LambdaEvent, RequestExt, Service, service_fn};
 
 use crate::http::{ClientAddr, ScriptName};
 use crate::site::Site;
 
 /// The variables the Lambda runtime sets; lambda_http panics without them, so they are checked
 /// first for a clear message instead.
-const RUNTIME_VARS: [&str; 4] = ["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION"];
+const RUNTIME_VARS: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
 
 /// Serves Lambda invocations until the runtime stops the process. Must run inside a Tokio
 /// runtime; one invocation at a time, as a Lambda instance receives them.
@@ -32,11 +40,52 @@ pub async fn run(site: Site) -> Result<(), lambda_http::Error> {
         )
         .into());
     }
-    lambda_http::run(service_fn(move |event: lambda_http::Request| {
+    let handler = service_fn(move |event: lambda_http::Request| {
         let site = site.clone();
         async move { Ok::<_, Infallible>(handle_event(&site, event).await) }
-    }))
-    .await
+    });
+    // What `lambda_http::run` does, with each event read as an [`Event`] first.
+    lambda_http::lambda_runtime::run(ReadEvent(Adapter::from(handler))).await
+}
+
+/// An HTTP event as lambda_http reads it, corrected so a REST API's repeated headers all reach
+/// the site. A REST API event lists every header in `multiValueHeaders` and repeats each one's
+/// last value in `headers`; lambda_http merges the two with `HeaderMap::extend`, which
+/// *replaces* a name's values, so a header sent twice (each cookie in its own `cookie` field, as
+/// HTTP/2 clients may send them; two `Accept` lines) would arrive with its last value only, and
+/// the site would see what runserver never shows it. Leaving out of `headers` the names
+/// `multiValueHeaders` already has keeps every value.
+struct Event(LambdaRequest);
+
+impl<'de> serde::Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut request = LambdaRequest::deserialize(deserializer)?;
+        if let LambdaRequest::ApiGatewayV1(event) = &mut request {
+            let covered: Vec<HeaderName> =
+                event.multi_value_headers.keys().filter(|name| event.headers.contains_key(*name)).cloned().collect();
+            for name in covered {
+                event.headers.remove(name);
+            }
+        }
+        Ok(Event(request))
+    }
+}
+
+/// Hands lambda_http's adapter the request inside each [`Event`].
+struct ReadEvent<S>(S);
+
+impl<S: Service<LambdaEvent<LambdaRequest>>> Service<LambdaEvent<Event>> for ReadEvent<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, event: LambdaEvent<Event>) -> Self::Future {
+        self.0.call(LambdaEvent::new(event.payload.0, event.context))
+    }
 }
 
 /// Converts one lambda_http request into the site's request and answers it.
@@ -57,6 +106,7 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
             .and_then(|ip| ip.trim().parse().ok()),
     };
 
+    let raw_path = event.raw_http_path().to_owned();
     let (mut parts, body) = event.into_parts();
     let bytes = match body {
         lambda_http::Body::Text(s) => Bytes::from(s),
@@ -66,7 +116,10 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
 
     if let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") {
         let prefix = format!("/{stage}");
-        let path = parts.uri.path();
+        // lambda_http puts the stage in front of any path that does not start with `/{stage}/`,
+        // so the stage's root as an HTTP API sends it (`rawPath` `/{stage}`) would arrive as
+        // `/{stage}/{stage}`: that one is the site's root, as an empty PATH_INFO is for Django.
+        let path = if raw_path == prefix { prefix.as_str() } else { parts.uri.path() };
         if let Some(rest) = path.strip_prefix(prefix.as_str())
             && (rest.is_empty() || rest.starts_with('/'))
         {

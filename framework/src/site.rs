@@ -348,13 +348,14 @@ impl Site {
         let debug = self.settings().debug;
         // With DEBUG on every error but 404 and 405 gets the developer page (Django shows its
         // technical page for a refused Host too); 404 gets the list of patterns tried.
-        let mut resp = if debug && status != http::StatusCode::NOT_FOUND && status != http::StatusCode::METHOD_NOT_ALLOWED {
-            debug::technical_500(&req, err)
-        } else if debug && status == http::StatusCode::NOT_FOUND {
-            debug::technical_404(&req, err)
-        } else {
-            crate::shortcuts::error_page(&req, err)
-        };
+        let mut resp =
+            if debug && status != http::StatusCode::NOT_FOUND && status != http::StatusCode::METHOD_NOT_ALLOWED {
+                debug::technical_500(&req, err)
+            } else if debug && status == http::StatusCode::NOT_FOUND {
+                debug::technical_404(&req, err)
+            } else {
+                crate::shortcuts::error_page(&req, err)
+            };
         resp.set_status(status);
         if let ErrorKind::MethodNotAllowed(allowed) = err.kind() {
             let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();

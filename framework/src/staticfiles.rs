@@ -23,7 +23,11 @@ pub struct MissingStaticFile(pub String);
 
 impl std::fmt::Display for MissingStaticFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no static file `{}` in any static folder (check the name and that it is under a static/ folder)", self.0)
+        write!(
+            f,
+            "no static file `{}` in any static folder (check the name and that it is under a static/ folder)",
+            self.0
+        )
     }
 }
 
@@ -87,7 +91,10 @@ impl StaticFiles {
     /// Answers a request for `rel` (the path under STATIC_URL).
     pub(crate) fn serve(&self, req: &Request, rel: &str) -> Result<Response> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return Err(Error::new(ErrorKind::MethodNotAllowed(vec![Method::GET, Method::HEAD]), "static files are read-only"));
+            return Err(Error::new(
+                ErrorKind::MethodNotAllowed(vec![Method::GET, Method::HEAD]),
+                "static files are read-only",
+            ));
         }
         let rel = percent_encoding::percent_decode_str(rel).decode_utf8_lossy();
         let not_found = || Error::not_found(format!("no static file `{rel}`"));
@@ -110,7 +117,12 @@ impl StaticFiles {
         let mut resp = if fresh {
             Response::empty(StatusCode::NOT_MODIFIED)
         } else {
-            Response::bytes(&content_type(&name), asset.data.into_owned())
+            // Embedded files are served straight from the binary, without a copy.
+            let body = match asset.data {
+                std::borrow::Cow::Borrowed(b) => bytes::Bytes::from_static(b),
+                std::borrow::Cow::Owned(v) => bytes::Bytes::from(v),
+            };
+            Response::bytes(&content_type(&name), body)
         };
         resp.set_header(header::ETAG, &etag);
         resp.set_header(header::CACHE_CONTROL, cache);
@@ -135,7 +147,11 @@ fn unhash(name: &str) -> Option<(String, String)> {
 pub(crate) fn content_type(name: &str) -> String {
     let mime = mime_guess::from_path(name).first_or_octet_stream();
     let essence = mime.essence_str();
-    if mime.type_() == mime_guess::mime::TEXT || essence == "application/javascript" || essence == "application/json" || essence == "image/svg+xml" {
+    if mime.type_() == mime_guess::mime::TEXT
+        || essence == "application/javascript"
+        || essence == "application/json"
+        || essence == "image/svg+xml"
+    {
         format!("{essence}; charset=utf-8")
     } else {
         essence.to_owned()

@@ -2,6 +2,7 @@
 //! binary as a dev server over real TCP, and the same binary as a Lambda function under the
 //! Runtime API emulator fed AWS's own sample events.
 
+mod bootstrap;
 mod client;
 mod lambda;
 mod runserver;

@@ -33,7 +33,10 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
 
     let missing = conn.send("GET", "/no/such/page/", &[], b"").unwrap();
     assert_eq!(missing.status, 404);
-    assert!(missing.text().contains("didn&#x27;t match any of these") || missing.text().contains("didn't match"), "DEBUG 404 lists the patterns tried");
+    assert!(
+        missing.text().contains("didn&#x27;t match any of these") || missing.text().contains("didn't match"),
+        "DEBUG 404 lists the patterns tried"
+    );
 
     let wrong_method = conn.send("DELETE", "/contacts/", &[], b"").unwrap();
     assert_eq!(wrong_method.status, 405);
@@ -48,12 +51,20 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
     assert!(bad_host.text().contains("evil.example"), "the DEBUG page names the refused host");
 
     let big = vec![b'x'; 5000];
-    let too_large = request(&addr, "POST", "/forecast/", &[("Content-Type", "application/x-www-form-urlencoded")], &big).unwrap();
+    let too_large =
+        request(&addr, "POST", "/forecast/", &[("Content-Type", "application/x-www-form-urlencoded")], &big).unwrap();
     assert_eq!(too_large.status, 413);
     let declared = request(&addr, "POST", "/forecast/", &[("Content-Length", "99999999")], b"").unwrap();
     assert_eq!(declared.status, 413, "refused from Content-Length alone, without reading the body");
 
-    let form = request(&addr, "POST", "/forecast/", &[("Content-Type", "application/x-www-form-urlencoded")], b"amount=1000&probability=50").unwrap();
+    let form = request(
+        &addr,
+        "POST",
+        "/forecast/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"amount=1000&probability=50",
+    )
+    .unwrap();
     assert_eq!(form.status, 200);
     assert!(form.text().contains("$500.00"));
 
@@ -66,10 +77,18 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
         }
     }
     let log = logged.join("\n");
-    for needle in ["\"GET /contacts/3/\" 200", "\"DELETE /contacts/\" 405", "\"GET /no/such/page/\" 404", "\"GET /contacts?q=an\" 301"] {
+    for needle in [
+        "\"GET /contacts/3/\" 200",
+        "\"DELETE /contacts/\" 405",
+        "\"GET /no/such/page/\" 404",
+        "\"GET /contacts?q=an\" 301",
+    ] {
         assert!(log.contains(needle), "missing log line {needle:?} in:\n{log}");
     }
-    assert!(logged.iter().all(|l| !l.starts_with('[') || l.trim_end().ends_with("ms")), "each line ends with the time taken:\n{log}");
+    assert!(
+        logged.iter().all(|l| !l.starts_with('[') || l.trim_end().ends_with("ms")),
+        "each line ends with the time taken:\n{log}"
+    );
 
     let pid = server.child.id().to_string();
     let kill = Command::new("kill").args(["-INT", &pid]).status().unwrap();
@@ -124,7 +143,12 @@ fn check_passes_and_missing_secret_key_stops_the_start() {
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     assert!(String::from_utf8_lossy(&check.stdout).contains("no issues"));
 
-    let out = Command::new(manage_bin()).args(["runserver", "127.0.0.1:0"]).env("DEBUG", "false").env_remove("SECRET_KEY").output().unwrap();
+    let out = Command::new(manage_bin())
+        .args(["runserver", "127.0.0.1:0"])
+        .env("DEBUG", "false")
+        .env_remove("SECRET_KEY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("SECRET_KEY is not set") && err.contains("export SECRET_KEY"), "says how to set one: {err}");

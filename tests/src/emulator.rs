@@ -179,12 +179,21 @@ async fn route(st: &State, req: http::Request<Incoming>) -> http::Response<Full<
             };
             set(h, "lambda-runtime-aws-request-id", next.id);
             set(h, "lambda-runtime-deadline-ms", deadline.as_millis().to_string());
-            set(h, "lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:djambda-test".into());
-            set(h, "lambda-runtime-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
+            set(
+                h,
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:djambda-test".into(),
+            );
+            set(
+                h,
+                "lambda-runtime-trace-id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into(),
+            );
             r
         }
         ("POST", ["2018-06-01", "runtime", "invocation", id, kind @ ("response" | "error")]) => {
-            let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
             let outcome = if *kind == "response" { Outcome::Response(value) } else { Outcome::Error(value) };
             match st.waiting.lock().await.remove(*id) {
                 Some(tx) => {

@@ -49,7 +49,13 @@ impl Connection {
 
     /// Sends `method path` with extra header lines and a body, and reads the response
     /// (`head` tells it not to expect a body).
-    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<RawResponse> {
         let mut req = format!("{method} {path} HTTP/1.1\r\n");
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
             req.push_str("Host: 127.0.0.1\r\n");
@@ -87,7 +93,8 @@ impl Connection {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
-        let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
+        let len =
+            headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
         let mut body = vec![0; if head || status == 304 || status == 204 { 0 } else { len }];
         self.reader.read_exact(&mut body)?;
         Ok(RawResponse { status, headers, body })
@@ -95,6 +102,12 @@ impl Connection {
 }
 
 /// Sends one request on a fresh connection.
-pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<RawResponse> {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
     Connection::open(addr)?.send(method, path, headers, body)
 }

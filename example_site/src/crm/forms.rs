@@ -45,11 +45,17 @@ impl ForecastForm {
             match parse_cents(&amount) {
                 Some(c) if c > 0 && c <= 100_000_000_000 => Some(c),
                 Some(_) => {
-                    errors.push(FieldError { field: "amount", message: "Enter an amount between 0.01 and 1,000,000,000.".into() });
+                    errors.push(FieldError {
+                        field: "amount",
+                        message: "Enter an amount between 0.01 and 1,000,000,000.".into(),
+                    });
                     None
                 }
                 None => {
-                    errors.push(FieldError { field: "amount", message: "Enter a number, like 12500 or 12,500.50.".into() });
+                    errors.push(FieldError {
+                        field: "amount",
+                        message: "Enter a number, like 12500 or 12,500.50.".into(),
+                    });
                     None
                 }
             }
@@ -66,11 +72,9 @@ impl ForecastForm {
             }
         };
         match (amount_cents, probability) {
-            (Some(amount_cents), Some(probability)) if errors.is_empty() => Ok(Forecast {
-                amount_cents,
-                probability,
-                weighted_cents: amount_cents * i64::from(probability) / 100,
-            }),
+            (Some(amount_cents), Some(probability)) if errors.is_empty() => {
+                Ok(Forecast { amount_cents, probability, weighted_cents: amount_cents * i64::from(probability) / 100 })
+            }
             _ => Err(errors),
         }
     }
@@ -79,7 +83,11 @@ impl ForecastForm {
 /// `12500.5` → 1250050 cents; `None` for anything else.
 fn parse_cents(s: &str) -> Option<i64> {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 2
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;

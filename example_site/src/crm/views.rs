@@ -36,7 +36,12 @@ struct DealRow {
 }
 
 fn deal_row(deal: &'static Deal) -> DealRow {
-    DealRow { deal, stage_label: deal.stage.label(), amount: money(deal.amount_cents), company: models::company(deal.company_id) }
+    DealRow {
+        deal,
+        stage_label: deal.stage.label(),
+        amount: money(deal.amount_cents),
+        company: models::company(deal.company_id),
+    }
 }
 
 /// A contact with its company, as the templates show it.
@@ -111,15 +116,20 @@ pub struct ListQuery {
 /// Companies, searchable by name, industry and city.
 pub async fn company_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
     let q = params.q.trim().to_owned();
-    let companies: Vec<_> = models::companies().into_iter().filter(|c| q.is_empty() || matches(&q, &[c.name, c.industry, c.city])).collect();
+    let companies: Vec<_> = models::companies()
+        .into_iter()
+        .filter(|c| q.is_empty() || matches(&q, &[c.name, c.industry, c.city]))
+        .collect();
     render(&req, "crm/company_list.html", context! { companies, q })
 }
 
 /// One company with its contacts and deals.
 pub async fn company_detail(req: Request, Path(slug): Path<String>) -> Result<Response> {
-    let company = models::company_by_slug(&slug).ok_or_else(|| Error::not_found(format!("no company with slug `{slug}`")))?;
+    let company =
+        models::company_by_slug(&slug).ok_or_else(|| Error::not_found(format!("no company with slug `{slug}`")))?;
     let contacts: Vec<_> = models::contacts().into_iter().filter(|c| c.company_id == company.id).collect();
-    let deals: Vec<DealRow> = models::deals().into_iter().filter(|d| d.company_id == company.id).map(deal_row).collect();
+    let deals: Vec<DealRow> =
+        models::deals().into_iter().filter(|d| d.company_id == company.id).map(deal_row).collect();
     render(&req, "crm/company_detail.html", context! { company, contacts, deals })
 }
 
@@ -135,7 +145,11 @@ pub async fn contact_list(req: Request, Query(params): Query<ListQuery>) -> Resu
     let page = match params.page.as_deref() {
         None | Some("") => 1,
         Some("last") => num_pages,
-        Some(p) => p.parse::<usize>().ok().filter(|n| (1..=num_pages).contains(n)).ok_or_else(|| Error::not_found(format!("Invalid page ({p}): that page contains no results")))?,
+        Some(p) => p
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=num_pages).contains(n))
+            .ok_or_else(|| Error::not_found(format!("Invalid page ({p}): that page contains no results")))?,
     };
     let contacts: Vec<&ContactRow> = all.iter().skip((page - 1) * CONTACTS_PER_PAGE).take(CONTACTS_PER_PAGE).collect();
     render(&req, "crm/contact_list.html", context! { contacts, q, page, num_pages, total: all.len() })
@@ -153,12 +167,21 @@ pub async fn contact_export(_req: Request) -> Result<Response> {
     let mut csv = String::from("id,first_name,last_name,title,email,phone,company\n");
     for c in models::contacts() {
         let company = models::company(c.company_id).map_or("", |co| co.name);
-        let fields = [c.id.to_string(), c.first_name.into(), c.last_name.into(), c.title.into(), c.email.into(), c.phone.into(), company.into()];
+        let fields = [
+            c.id.to_string(),
+            c.first_name.into(),
+            c.last_name.into(),
+            c.title.into(),
+            c.email.into(),
+            c.phone.into(),
+            company.into(),
+        ];
         let quoted: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
         csv.push_str(&quoted.join(","));
         csv.push('\n');
     }
-    Ok(Response::bytes("text/csv; charset=utf-8", csv).with_header("content-disposition", "attachment; filename=\"contacts.csv\""))
+    Ok(Response::bytes("text/csv; charset=utf-8", csv)
+        .with_header("content-disposition", "attachment; filename=\"contacts.csv\""))
 }
 
 /// Deals, filtered by stage and ordered (`?stage=proposal&sort=-amount`).
@@ -167,7 +190,8 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
         None => None,
         Some(s) => Some(Stage::from_slug(s).ok_or_else(|| Error::bad_request(format!("unknown deal stage `{s}`")))?),
     };
-    let mut deals: Vec<&'static Deal> = models::deals().into_iter().filter(|d| stage.is_none_or(|s| d.stage == s)).collect();
+    let mut deals: Vec<&'static Deal> =
+        models::deals().into_iter().filter(|d| stage.is_none_or(|s| d.stage == s)).collect();
     let sort = params.sort.unwrap_or_else(|| "close".into());
     match sort.as_str() {
         "amount" => deals.sort_by_key(|d| d.amount_cents),
@@ -181,7 +205,8 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
         slug: &'static str,
         label: &'static str,
     }
-    let stages: Vec<StageOption> = Stage::ALL.into_iter().map(|s| StageOption { slug: s.slug(), label: s.label() }).collect();
+    let stages: Vec<StageOption> =
+        Stage::ALL.into_iter().map(|s| StageOption { slug: s.slug(), label: s.label() }).collect();
     render(&req, "crm/deal_list.html", context! { deals, stages, stage: stage.map(Stage::slug), sort })
 }
 
@@ -200,10 +225,17 @@ pub async fn forecast_submit(req: Request, Form(form): Form<ForecastForm>) -> Re
                 probability: u8,
                 weighted: String,
             }
-            let result = ForecastResult { amount: money(f.amount_cents), probability: f.probability, weighted: money(f.weighted_cents) };
+            let result = ForecastResult {
+                amount: money(f.amount_cents),
+                probability: f.probability,
+                weighted: money(f.weighted_cents),
+            };
             render(&req, "crm/forecast.html", context! { form, result })
         }
-        Err(errors) => Ok(render(&req, "crm/forecast.html", context! { form, errors })?.with_status(StatusCode::UNPROCESSABLE_ENTITY)),
+        Err(errors) => {
+            Ok(render(&req, "crm/forecast.html", context! { form, errors })?
+                .with_status(StatusCode::UNPROCESSABLE_ENTITY))
+        }
     }
 }
 
@@ -253,10 +285,16 @@ pub async fn api_contact_import(req: Request) -> Result<Response> {
             continue;
         }
         match cells.as_slice() {
-            [first, last, email] if !first.is_empty() && email.contains('@') => {
-                rows.push(Row { line: i + 1, first_name: (*first).into(), last_name: (*last).into(), email: (*email).into() })
-            }
-            _ => errors.push(RowError { line: i + 1, message: "expected first_name,last_name,email with a valid email".into() }),
+            [first, last, email] if !first.is_empty() && email.contains('@') => rows.push(Row {
+                line: i + 1,
+                first_name: (*first).into(),
+                last_name: (*last).into(),
+                email: (*email).into(),
+            }),
+            _ => errors.push(RowError {
+                line: i + 1,
+                message: "expected first_name,last_name,email with a valid email".into(),
+            }),
         }
     }
     #[derive(Serialize)]
@@ -280,14 +318,18 @@ pub async fn preferences(req: Request) -> Result<Response> {
     };
     let density = match req.query().get("density") {
         Some(d @ ("comfortable" | "compact")) => d.to_owned(),
-        Some(other) => return Err(Error::bad_request(format!("unknown density `{other}` (use comfortable or compact)"))),
+        Some(other) => {
+            return Err(Error::bad_request(format!("unknown density `{other}` (use comfortable or compact)")));
+        }
         None => req.cookie("density").unwrap_or_else(|| "comfortable".into()),
     };
     let back = req.reverse("crm:dashboard", &[])?;
     let year = djambda::http::CookieDuration::days(365);
     let mut resp = Response::redirect(&back);
     for (name, value) in [("theme", theme), ("density", density)] {
-        resp.set_cookie(Cookie::build((name, value)).path("/").same_site(SameSite::Lax).http_only(true).max_age(year).build());
+        resp.set_cookie(
+            Cookie::build((name, value)).path("/").same_site(SameSite::Lax).http_only(true).max_age(year).build(),
+        );
     }
     Ok(resp)
 }

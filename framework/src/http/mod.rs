@@ -12,9 +12,9 @@ pub use querydict::QueryDict;
 pub use request::Request;
 pub use response::Response;
 
+pub use ::http::{HeaderMap, Method, StatusCode, header};
 pub use cookie::time::Duration as CookieDuration;
 pub use cookie::{Cookie, SameSite};
-pub use ::http::{HeaderMap, Method, StatusCode, header};
 
 use std::net::SocketAddr;
 

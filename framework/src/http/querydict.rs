@@ -32,11 +32,7 @@ impl QueryDict {
 
     /// Parses a urlencoded body given as bytes.
     pub fn from_bytes(input: &[u8]) -> Self {
-        QueryDict {
-            pairs: form_urlencoded::parse(input)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        }
+        QueryDict { pairs: form_urlencoded::parse(input).map(|(k, v)| (k.into_owned(), v.into_owned())).collect() }
     }
 
     /// The last value for `key`, as Django's `QueryDict.__getitem__` gives.

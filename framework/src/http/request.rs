@@ -126,8 +126,7 @@ impl Request {
 
     /// The media type of the body, without parameters, lower-cased.
     pub fn content_type(&self) -> Option<String> {
-        self.header(header::CONTENT_TYPE)
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        self.header(header::CONTENT_TYPE).map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
     }
 
     /// The urlencoded form body (Django's `request.POST`): empty unless the body is
@@ -149,12 +148,16 @@ impl Request {
             other => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedMediaType,
-                    format!("expected a JSON body (Content-Type: application/json), got {}", other.unwrap_or("no Content-Type")),
+                    format!(
+                        "expected a JSON body (Content-Type: application/json), got {}",
+                        other.unwrap_or("no Content-Type")
+                    ),
                 ));
             }
         }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| Error::with_source(ErrorKind::BadRequest, "the request body is not valid JSON for this view", e))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::with_source(ErrorKind::BadRequest, "the request body is not valid JSON for this view", e)
+        })
     }
 
     /// The value of a cookie the client sent.

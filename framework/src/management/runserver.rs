@@ -20,7 +20,9 @@ pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
         return Ok(addr);
     }
     match raw.rsplit_once(':') {
-        Some(("localhost", port)) => port.parse().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)).map_err(|_| invalid()),
+        Some(("localhost", port)) => {
+            port.parse().map(|p| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), p)).map_err(|_| invalid())
+        }
         _ => Err(invalid()),
     }
 }

@@ -47,7 +47,10 @@ impl Middleware for AllowedHosts {
             let host = req.host().unwrap_or("").to_owned();
             if !req.settings().host_allowed(&host) {
                 let hint = if req.settings().debug {
-                    format!(" You may need to add {:?} to ALLOWED_HOSTS.", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h))
+                    format!(
+                        " You may need to add {:?} to ALLOWED_HOSTS.",
+                        host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)
+                    )
                 } else {
                     String::new()
                 };
@@ -95,7 +98,7 @@ impl Middleware for CommonMiddleware {
             if resp.status() == StatusCode::NOT_FOUND
                 && site.settings().append_slash
                 && !path_info.ends_with('/')
-                && site.resolves(&format!("{path_info}/"))
+                && site.resolves(&format!("{}/", percent_encoding::percent_decode_str(&path_info).decode_utf8_lossy()))
             {
                 let mut location = format!("{redirect_base}/");
                 if !query.is_empty() {

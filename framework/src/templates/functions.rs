@@ -43,7 +43,9 @@ fn url(resolver: &Resolver, kwargs: Kwargs, state: &State) -> TeraResult<String>
         resolver.reverse(&name, &refs)
     } else {
         if args.is_some() {
-            return Err(tera::Error::message(format!("url(name=\"{name}\"): give either args=[…] or named arguments, not both")));
+            return Err(tera::Error::message(format!(
+                "url(name=\"{name}\"): give either args=[…] or named arguments, not both"
+            )));
         }
         let pairs: Vec<(&str, &dyn UrlArg)> = named.iter().map(|(k, v)| (k.as_str(), v as &dyn UrlArg)).collect();
         resolver.reverse_kwargs(&name, &pairs)

@@ -50,7 +50,12 @@ impl Templates {
     /// Builds the engine; `dirs` are searched in order (the first that has a name wins).
     /// Parses everything now unless `reload` (debug builds), so broken templates stop a release
     /// build's start rather than its first request.
-    pub(crate) fn new(dirs: Vec<AssetDir>, resolver: Arc<Resolver>, statics: Arc<StaticFiles>, reload: bool) -> Result<Self, tera::Error> {
+    pub(crate) fn new(
+        dirs: Vec<AssetDir>,
+        resolver: Arc<Resolver>,
+        statics: Arc<StaticFiles>,
+        reload: bool,
+    ) -> Result<Self, tera::Error> {
         let t = Templates { dirs, resolver, statics, cache: Mutex::new(None), reload };
         if !reload {
             let tera = t.parse()?;

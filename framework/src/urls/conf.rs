@@ -139,7 +139,11 @@ impl UrlConf {
     /// Adds a named route. `pattern` is relative, like Django's (`"contacts/<int:pk>/"`, `""` for
     /// the prefix itself); `view` is an async view function or a [`MethodRouter`].
     pub fn path<M>(mut self, pattern: &str, view: impl IntoRoute<M>, name: &str) -> Self {
-        self.entries.push(Entry::Route { pattern: pattern.to_owned(), view: view.into_route(), name: Some(name.to_owned()) });
+        self.entries.push(Entry::Route {
+            pattern: pattern.to_owned(),
+            view: view.into_route(),
+            name: Some(name.to_owned()),
+        });
         self
     }
 

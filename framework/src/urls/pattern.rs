@@ -8,9 +8,21 @@ use super::UrlConfError;
 use super::converters::{Converter, Converters};
 
 /// Characters escaped in a path segment built by `reverse()`.
-const SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}').add(b'/');
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/');
 /// The same for a `path` parameter, which keeps its slashes.
-const MULTI_SEGMENT: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
+const MULTI_SEGMENT: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
 
 #[derive(Clone)]
 pub(crate) enum Part {
@@ -48,7 +60,10 @@ impl Pattern {
                         Some((k, n)) => (k.trim(), n.trim()),
                         None => ("str", inner.trim()),
                     };
-                    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+                    if name.is_empty()
+                        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        || name.starts_with(|c: char| c.is_ascii_digit())
+                    {
                         return Err(bad(format!("`{name}` is not a valid parameter name (use letters, digits and _)")));
                     }
                     if names.iter().any(|n| n == name) {
@@ -58,7 +73,11 @@ impl Pattern {
                         bad(format!("no converter called `{kind}` (built in: int, str, slug, uuid, path; register others with SiteBuilder::converter)"))
                     })?;
                     names.push(name.to_owned());
-                    parts.push(Part::Param { name: name.to_owned(), kind: kind.to_owned(), converter: converter.clone() });
+                    parts.push(Part::Param {
+                        name: name.to_owned(),
+                        kind: kind.to_owned(),
+                        converter: converter.clone(),
+                    });
                     rest = &rest[end + 1..];
                 }
             }
@@ -74,7 +93,8 @@ impl Pattern {
         let bad = |why: &str| UrlConfError::BadPattern { pattern: self.text.clone(), why: why.to_owned() };
         for (i, part) in self.parts.iter().enumerate() {
             if let Part::Param { converter, .. } = part {
-                let after_slash = matches!(self.parts.get(i.wrapping_sub(1)), Some(Part::Literal(l)) if l.ends_with('/'));
+                let after_slash =
+                    matches!(self.parts.get(i.wrapping_sub(1)), Some(Part::Literal(l)) if l.ends_with('/'));
                 if !after_slash {
                     return Err(bad("a parameter must start a path segment (put it right after a `/`)"));
                 }
@@ -87,7 +107,11 @@ impl Pattern {
                     match rest.first() {
                         None => {}
                         Some(Part::Literal(l)) if l.starts_with('/') => {}
-                        _ => return Err(bad("a parameter must fill its whole path segment (end it with `/` or end the pattern)")),
+                        _ => {
+                            return Err(bad(
+                                "a parameter must fill its whole path segment (end it with `/` or end the pattern)",
+                            ));
+                        }
                     }
                 }
             }
@@ -217,7 +241,10 @@ mod tests {
     #[test]
     fn match_runs_converters_and_extracts_in_order() {
         let pat = p("/a/<int:x>/b/<slug:y>/");
-        assert_eq!(pat.match_path("/a/12/b/hi-there/"), Some(vec![("x".into(), "12".into()), ("y".into(), "hi-there".into())]));
+        assert_eq!(
+            pat.match_path("/a/12/b/hi-there/"),
+            Some(vec![("x".into(), "12".into()), ("y".into(), "hi-there".into())])
+        );
         assert_eq!(pat.match_path("/a/x/b/hi/"), None);
         assert_eq!(pat.match_path("/a/12/b/hi"), None);
         let path = p("/docs/<path:rest>/");
@@ -228,7 +255,9 @@ mod tests {
     #[test]
     fn bad_patterns_are_refused_with_a_reason() {
         let convs = Converters::default();
-        for bad in ["/a/<int:x", "/a/<nope:x>/", "/a/<int:x>-<int:y>/", "/a/<path:p>/<int:x>/", "/a/<x>/<x>/", "/a/<1x>/"] {
+        for bad in
+            ["/a/<int:x", "/a/<nope:x>/", "/a/<int:x>-<int:y>/", "/a/<path:p>/<int:x>/", "/a/<x>/<x>/", "/a/<1x>/"]
+        {
             assert!(Pattern::parse(bad, &convs).is_err(), "{bad} should be refused");
         }
     }

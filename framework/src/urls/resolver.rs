@@ -174,8 +174,10 @@ impl Resolver {
             Some(&i) => Ok(&self.routes[i]),
             None => {
                 let suffix = format!(":{name}");
-                let hints: Vec<&str> = self.by_name.keys().filter(|k| k.ends_with(&suffix)).map(|k| k.as_str()).collect();
-                let hint = if hints.is_empty() { String::new() } else { format!(" Did you mean {}?", hints.join(" or ")) };
+                let hints: Vec<&str> =
+                    self.by_name.keys().filter(|k| k.ends_with(&suffix)).map(|k| k.as_str()).collect();
+                let hint =
+                    if hints.is_empty() { String::new() } else { format!(" Did you mean {}?", hints.join(" or ")) };
                 Err(NoReverseMatch(format!("Reverse for '{name}' not found: no route has that name.{hint}")))
             }
         }
@@ -187,7 +189,12 @@ impl Resolver {
     }
 }
 
-fn flatten(conf: UrlConf, prefix: &str, namespace: Option<&str>, out: &mut Vec<(String, Option<String>, MethodRouter)>) {
+fn flatten(
+    conf: UrlConf,
+    prefix: &str,
+    namespace: Option<&str>,
+    out: &mut Vec<(String, Option<String>, MethodRouter)>,
+) {
     let ns = match (namespace, conf.app_name.as_deref()) {
         (Some(outer), Some(app)) => Some(format!("{outer}:{app}")),
         (None, Some(app)) => Some(app.to_owned()),

@@ -3,7 +3,6 @@
 
 use std::fmt::Write;
 
-
 use crate::error::Error;
 use crate::http::{Request, Response};
 use crate::templates;
@@ -64,7 +63,11 @@ fn request_table(req: &Request) -> String {
     }
     out.push_str("<h2>Headers</h2><table>");
     for (k, v) in req.headers() {
-        let shown = if k == http::header::COOKIE || k == http::header::AUTHORIZATION { "********".into() } else { String::from_utf8_lossy(v.as_bytes()).into_owned() };
+        let shown = if k == http::header::COOKIE || k == http::header::AUTHORIZATION {
+            "********".into()
+        } else {
+            String::from_utf8_lossy(v.as_bytes()).into_owned()
+        };
         let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k.as_str()), esc(&shown));
     }
     out.push_str("</table>");
@@ -103,15 +106,28 @@ pub(crate) fn technical_500(req: &Request, err: &Error) -> Response {
 pub(crate) fn technical_404(req: &Request, err: &Error) -> Response {
     let mut body = String::new();
     if req.route_name().is_some() {
-        let _ = write!(body, "<p>Raised by the view of <code>{}</code>: {}</p>", esc(req.route_name().unwrap_or("")), esc(err.message()));
+        let _ = write!(
+            body,
+            "<p>Raised by the view of <code>{}</code>: {}</p>",
+            esc(req.route_name().unwrap_or("")),
+            esc(err.message())
+        );
     } else {
         body.push_str("<p>djambda tried these URL patterns, in this order:</p><ol>");
         for (pattern, name) in req.site().resolver().patterns() {
             let named = name.map(|n| format!(" <span class=muted>[name='{}']</span>", esc(n))).unwrap_or_default();
             let _ = write!(body, "<li>{}{named}</li>", esc(pattern));
         }
-        let _ = write!(body, "</ol><p>The current path, <code>{}</code>, didn't match any of these.</p>", esc(req.path_info()));
-        let _ = write!(body, "<p class=muted>Static files are served under <code>{}</code>.</p>", esc(&req.settings().static_url));
+        let _ = write!(
+            body,
+            "</ol><p>The current path, <code>{}</code>, didn't match any of these.</p>",
+            esc(req.path_info())
+        );
+        let _ = write!(
+            body,
+            "<p class=muted>Static files are served under <code>{}</code>.</p>",
+            esc(&req.settings().static_url)
+        );
     }
     body.push_str(&request_table(req));
     Response::html(page("nf", "Page not found (404)", &esc(err.message()), &body))
