@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# djambda's benchmark: prints figures, asserts nothing (targets belong here, not in timed tests).
+#
+#   bash tests/bench/run.sh
+#
+# Warm: requests per second and latency of one template-rendered page of the example site (the
+# dashboard, GET /) through `manage runserver`, side by side with `axum_ref`, a hand-written
+# axum + Tera server rendering the same page from the same templates. wrk on loopback, the same
+# settings for both, rounds alternating between the servers; the figures reported are the
+# median of the rounds. Aim: djambda ≥ 0.95× axum's throughput. Each server's CPU time per
+# request (user + system, from /proc/<pid>/stat around each wrk run) is shown too: wrk and the
+# servers share this machine's cores, so CPU per request is the steadier figure.
+#
+# Cold start: the release `manage` binary as a Lambda function under the Runtime API emulator
+# (the `coldstart` program), beside a bare lambda_http "hello" function measured in the same run:
+# spawn → first /invocation/next, the first invocation's latency, peak RSS, binary size; medians
+# of 10 runs. Aim: manage's cold start ≤ 1.5× the bare function's.
+#
+# Knobs (environment): BENCH_PAGE (default /), BENCH_ROUNDS (3), BENCH_DURATION (10s),
+# BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_COLD_RUNS (10), BENCH_SKIP_BUILD=1 to reuse
+# the release binaries already built.
+#
+# Only 127.0.0.1 is ever targeted. Every process started here is stopped on exit (trap), and
+# every loop is bounded in count and time.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+PAGE="${BENCH_PAGE:-/}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+DURATION="${BENCH_DURATION:-10s}"
+CONNECTIONS="${BENCH_CONNECTIONS:-32}"
+THREADS="${BENCH_THREADS:-2}"
+COLD_RUNS="${BENCH_COLD_RUNS:-10}"
+SECRET_KEY_VALUE="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-not-for-production"
+REL="$ROOT/target/release"
+
+case "$PAGE" in /*) ;; *) echo "BENCH_PAGE must start with /" >&2; exit 2 ;; esac
+if ! [[ "$ROUNDS" =~ ^[0-9]+$ ]] || ((ROUNDS < 1 || ROUNDS > 10)); then
+    echo "BENCH_ROUNDS must be 1..10" >&2
+    exit 2
+fi
+if ! [[ "$COLD_RUNS" =~ ^[0-9]+$ ]] || ((COLD_RUNS < 1 || COLD_RUNS > 100)); then
+    echo "BENCH_COLD_RUNS must be 1..100" >&2
+    exit 2
+fi
+
+TMP="$(mktemp -d)"
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Bounded: 50 × 0.1 s, then SIGKILL.
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n== %s\n' "$*"; }
+
+# --- build --------------------------------------------------------------------------------------
+if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
+    say "building release binaries (cargo build --release -p example_site -p bench)"
+    cargo build --release -p example_site -p bench
+fi
+for bin in manage axum_ref lambda_hello coldstart; do
+    [[ -x "$REL/$bin" ]] || { echo "missing $REL/$bin: build first" >&2; exit 1; }
+done
+
+# --- wrk ----------------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    say "installing wrk (Debian package)"
+    SUDO=""
+    [[ "$(id -u)" == 0 ]] || SUDO="sudo"
+    $SUDO timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 ||
+        { $SUDO timeout 300 apt-get update -qq && $SUDO timeout 300 apt-get install -y -qq wrk; }
+fi
+command -v wrk >/dev/null || { echo "wrk is not available" >&2; exit 1; }
+
+# --- servers ------------------------------------------------------------------------------------
+# Waits (bounded: 200 × 0.05 s) for a server to print its loopback URL; echoes it.
+wait_for_url() {
+    local out="$1" pid="$2" url=""
+    for _ in $(seq 200); do
+        url="$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$out" 2>/dev/null | head -n1 || true)"
+        [[ -n "$url" ]] && { echo "${url%/}"; return 0; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "the server did not start; its output:" >&2
+    cat "$out" >&2
+    return 1
+}
+
+say "starting the servers on 127.0.0.1"
+# runserver's request-log middleware writes one line per request to stderr: sent to /dev/null
+# during the load test, so the terminal is not the bottleneck (the write itself still happens).
+DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" ALLOWED_HOSTS=127.0.0.1 \
+    "$REL/manage" runserver 127.0.0.1:0 >"$TMP/djambda.out" 2>/dev/null &
+DJ_PID=$!
+PIDS+=("$DJ_PID")
+"$REL/axum_ref" 127.0.0.1:0 >"$TMP/axum.out" 2>"$TMP/axum.err" &
+AX_PID=$!
+PIDS+=("$AX_PID")
+DJ_URL="$(wait_for_url "$TMP/djambda.out" "$DJ_PID")"
+AX_URL="$(wait_for_url "$TMP/axum.out" "$AX_PID")"
+echo "djambda runserver: $DJ_URL (pid $DJ_PID)   axum_ref: $AX_URL (pid $AX_PID)"
+
+# --- same page? ---------------------------------------------------------------------------------
+say "checking both servers return the same page for GET $PAGE"
+fetch() { curl -sS --max-time 10 -D "$2.headers" -o "$2" -w '%{http_code}' "$1"; }
+DJ_CODE="$(fetch "$DJ_URL$PAGE" "$TMP/djambda.html")"
+AX_CODE="$(fetch "$AX_URL$PAGE" "$TMP/axum.html")"
+DJ_LEN="$(wc -c <"$TMP/djambda.html")"
+AX_LEN="$(wc -c <"$TMP/axum.html")"
+echo "djambda: HTTP $DJ_CODE, $DJ_LEN body bytes; axum_ref: HTTP $AX_CODE, $AX_LEN body bytes"
+if [[ "$DJ_CODE" != 200 || "$AX_CODE" != 200 ]]; then
+    echo "both servers must answer 200" >&2
+    exit 1
+fi
+if cmp -s "$TMP/djambda.html" "$TMP/axum.html"; then
+    echo "bodies are byte-identical"
+else
+    echo "the bodies differ; the comparison would be meaningless:" >&2
+    diff "$TMP/djambda.html" "$TMP/axum.html" | head -n 40 >&2
+    exit 1
+fi
+echo "response heads (Date differs, so heads are shown rather than compared):"
+sed 's/^/  djambda | /' "$TMP/djambda.html.headers" | tr -d '\r'
+sed 's/^/  axum    | /' "$TMP/axum.html.headers" | tr -d '\r'
+
+# --- load ---------------------------------------------------------------------------------------
+WRK=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d$DURATION" --latency)
+WRK_TIMEOUT=$((${DURATION%s} + 60))
+
+# Converts wrk's latency (850.00us, 1.23ms, 1.02s, 2.00m) to milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+        printf "%.3f", n }'
+}
+
+CLK_TCK="$(getconf CLK_TCK)"
+# CPU time (user + system, in clock ticks) process $1 has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Runs wrk against $1 (label) at $2 (URL), server pid $3; appends
+# "rps p50_ms p99_ms cpu_us_per_request" to $TMP/$1.results.
+load() {
+    local label="$1" url="$2" pid="$3" out="$TMP/$1.wrk"
+    local before after
+    before="$(cpu_ticks "$pid")"
+    timeout "$WRK_TIMEOUT" "${WRK[@]}" "$url" >"$out"
+    after="$(cpu_ticks "$pid")"
+    if grep -q 'Non-2xx or 3xx' "$out"; then
+        echo "$label answered errors under load:" >&2
+        cat "$out" >&2
+        exit 1
+    fi
+    local rps p50 p99 errors requests cpu
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    requests="$(awk '/requests in/ {print $1}' "$out")"
+    cpu="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
+    p50="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
+    p99="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
+    errors="$(grep 'Socket errors' "$out" || true)"
+    echo "$rps $p50 $p99 $cpu" >>"$TMP/$label.results"
+    printf '  %-8s %10.1f req/s   p50 %7.3f ms   p99 %7.3f ms   server CPU %6.1f µs/request %s\n' \
+        "$label" "$rps" "$p50" "$p99" "$cpu" "$errors"
+}
+
+say "warming up both servers (wrk ${WRK[*]:1:2} -d3s, not counted)"
+timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "$DJ_URL$PAGE" >/dev/null
+timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "$AX_URL$PAGE" >/dev/null
+
+say "load: ${WRK[*]} GET $PAGE, $ROUNDS round(s), servers alternating"
+for round in $(seq "$ROUNDS"); do
+    echo " round $round"
+    if ((round % 2)); then
+        load djambda "$DJ_URL$PAGE" "$DJ_PID"
+        load axum "$AX_URL$PAGE" "$AX_PID"
+    else
+        load axum "$AX_URL$PAGE" "$AX_PID"
+        load djambda "$DJ_URL$PAGE" "$DJ_PID"
+    fi
+done
+
+# Median of column $2 of file $1.
+median() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m}'; }
+peak_rss() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
+
+DJ_RPS="$(median "$TMP/djambda.results" 1)"
+AX_RPS="$(median "$TMP/axum.results" 1)"
+DJ_P50="$(median "$TMP/djambda.results" 2)"
+AX_P50="$(median "$TMP/axum.results" 2)"
+DJ_P99="$(median "$TMP/djambda.results" 3)"
+AX_P99="$(median "$TMP/axum.results" 3)"
+DJ_CPU="$(median "$TMP/djambda.results" 4)"
+AX_CPU="$(median "$TMP/axum.results" 4)"
+DJ_RSS="$(peak_rss "$DJ_PID")"
+AX_RSS="$(peak_rss "$AX_PID")"
+WARM_RATIO="$(awk -v a="$DJ_RPS" -v b="$AX_RPS" 'BEGIN {printf "%.3f", a / b}')"
+
+kill "$DJ_PID" "$AX_PID" 2>/dev/null || true
+
+# --- cold start ---------------------------------------------------------------------------------
+say "cold start: manage (DEBUG=false, ALLOWED_HOSTS='*') and lambda_hello under the Runtime API emulator"
+timeout 600 "$REL/coldstart" --runs "$COLD_RUNS" --path "$PAGE" \
+    --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' \
+    manage="$REL/manage" lambda_hello="$REL/lambda_hello" | tee "$TMP/cold.out"
+
+field() { awk -v n="$1" -v k="$2" '$1 == "SUMMARY" && $2 == "name=" n {for (i = 3; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$TMP/cold.out"; }
+M_INIT="$(field manage init_ms)"
+H_INIT="$(field lambda_hello init_ms)"
+M_FIRST="$(field manage first_ms)"
+H_FIRST="$(field lambda_hello first_ms)"
+M_TOTAL="$(field manage total_ms)"
+H_TOTAL="$(field lambda_hello total_ms)"
+M_HWM="$(field manage hwm_kib)"
+H_HWM="$(field lambda_hello hwm_kib)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+size_of() { stat -c %s "$REL/$1"; }
+mib() { awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
+
+# --- report -------------------------------------------------------------------------------------
+say "results (GET $PAGE)"
+printf 'warm, %s, median of %s rounds:\n' "${WRK[*]}" "$ROUNDS"
+printf '  %-26s %12s %10s %10s %12s %12s\n' server req/s "p50 ms" "p99 ms" "CPU µs/req" "peak RSS"
+printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "djambda manage runserver" "$DJ_RPS" "$DJ_P50" "$DJ_P99" "$DJ_CPU" "$DJ_RSS"
+printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "axum + tera (axum_ref)" "$AX_RPS" "$AX_P50" "$AX_P99" "$AX_CPU" "$AX_RSS"
+printf '  throughput djambda / axum: %s×  (aim ≥ 0.95×: %s)\n' "$WARM_RATIO" \
+    "$(awk -v r="$WARM_RATIO" 'BEGIN {print (r >= 0.95) ? "met" : "missed"}')"
+printf '  every round (req/s p50_ms p99_ms cpu_us/req): djambda [%s]  axum [%s]\n' \
+    "$(paste -sd, "$TMP/djambda.results")" "$(paste -sd, "$TMP/axum.results")"
+printf 'cold start under the Runtime API emulator, median of %s runs:\n' "$COLD_RUNS"
+printf '  %-26s %10s %12s %12s %12s %12s\n' function "init ms" "1st inv ms" "total ms" "peak RSS" "binary"
+printf '  %-26s %10.2f %12.2f %12.2f %12s %12s\n' "manage (djambda site)" "$M_INIT" "$M_FIRST" "$M_TOTAL" \
+    "$(awk -v k="$M_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of manage)")"
+printf '  %-26s %10.2f %12.2f %12.2f %12s %12s\n' "lambda_hello (bare)" "$H_INIT" "$H_FIRST" "$H_TOTAL" \
+    "$(awk -v k="$H_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of lambda_hello)")"
+INIT_RATIO="$(ratio "$M_INIT" "$H_INIT")"
+TOTAL_RATIO="$(ratio "$M_TOTAL" "$H_TOTAL")"
+aim15() { awk -v r="$1" 'BEGIN {print (r <= 1.5) ? "met" : "missed"}'; }
+printf '  cold start manage / hello: init %s× (aim ≤ 1.5×: %s), init + first invocation %s× (aim ≤ 1.5×: %s)\n' \
+    "$INIT_RATIO" "$(aim15 "$INIT_RATIO")" "$TOTAL_RATIO" "$(aim15 "$TOTAL_RATIO")"
+printf 'binary sizes: manage %s bytes, lambda_hello %s bytes, axum_ref %s bytes\n' \
+    "$(size_of manage)" "$(size_of lambda_hello)" "$(size_of axum_ref)"

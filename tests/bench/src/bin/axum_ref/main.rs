@@ -1,0 +1,155 @@
+//! A hand-written axum + Tera server rendering the example site's dashboard (`/`) and contact
+//! pages (`/contacts/{id}/`) from the same templates, with no djambda: the reference djambda's
+//! runserver throughput is measured against (`tests/bench/run.sh`).
+//!
+//! It does what a competent user would do by hand: parse the templates once at start, hash the
+//! static files once at start, give Tera its own `url()` and `static()` functions, and read the
+//! display-preference cookies per request.
+//!
+//! `axum_ref [ADDR:PORT]` (default `127.0.0.1:0`); prints `listening on http://ADDR:PORT/`.
+
+mod data;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use sha2::{Digest, Sha256};
+use tera::{Context, Kwargs, Tera, TeraResult};
+
+/// A file of the repository, by its path from the workspace root.
+macro_rules! repo_file {
+    ($include:ident, $path:literal) => {
+        $include!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../", $path))
+    };
+}
+
+/// The example site's templates, under the names they are rendered by.
+const TEMPLATES: [(&str, &str); 3] = [
+    ("base.html", repo_file!(include_str, "templates/base.html")),
+    ("crm/dashboard.html", repo_file!(include_str, "templates/crm/dashboard.html")),
+    ("crm/contact_detail.html", repo_file!(include_str, "templates/crm/contact_detail.html")),
+];
+
+/// The static files the templates link to, under their STATIC_URL names.
+const STATIC_FILES: [(&str, &[u8]); 3] = [
+    ("img/logo.png", repo_file!(include_bytes, "example_site/static/img/logo.png")),
+    ("site.css", repo_file!(include_bytes, "example_site/static/site.css")),
+    ("crm/crm.css", repo_file!(include_bytes, "example_site/src/crm/static/crm/crm.css")),
+];
+
+/// `site.css` → `/static/site.0123456789ab.css`: the first 12 hex digits of the content's SHA-256
+/// before the extension, so the URL changes whenever the file does.
+fn hashed_url(name: &str, content: &[u8]) -> String {
+    let digest = Sha256::digest(content);
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    let (dir, file) = name.rsplit_once('/').map_or(("", name), |(d, f)| (d, f));
+    let hashed = match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}.{hash}.{ext}"),
+        _ => format!("{file}.{hash}"),
+    };
+    if dir.is_empty() { format!("/static/{hashed}") } else { format!("/static/{dir}/{hashed}") }
+}
+
+/// The app's URLs, for the templates' `url(name=…, slug=… | pk=…)`.
+fn url(kwargs: Kwargs, _: &tera::State) -> TeraResult<String> {
+    let name: &str = kwargs.must_get("name")?;
+    Ok(match name {
+        "crm:dashboard" => "/".into(),
+        "crm:company-list" => "/companies/".into(),
+        "crm:company-detail" => format!("/companies/{}/", kwargs.must_get::<&str>("slug")?),
+        "crm:contact-list" => "/contacts/".into(),
+        "crm:contact-detail" => format!("/contacts/{}/", kwargs.must_get::<i64>("pk")?),
+        "crm:api-contact" => format!("/api/contacts/{}/", kwargs.must_get::<i64>("pk")?),
+        "crm:deal-list" => "/deals/".into(),
+        "crm:forecast" => "/forecast/".into(),
+        "crm:preferences" => "/preferences/".into(),
+        other => return Err(tera::Error::message(format!("no URL named `{other}`"))),
+    })
+}
+
+fn engine() -> Result<Tera, tera::Error> {
+    let mut tera = Tera::new();
+    let statics: HashMap<&'static str, String> =
+        STATIC_FILES.iter().map(|(name, data)| (*name, hashed_url(name, data))).collect();
+    tera.register_function("static", move |kwargs: Kwargs, _: &tera::State| -> TeraResult<String> {
+        let path: &str = kwargs.must_get("path")?;
+        statics.get(path).cloned().ok_or_else(|| tera::Error::message(format!("no static file `{path}`")))
+    });
+    tera.register_function("url", url);
+    tera.add_raw_templates(TEMPLATES)?;
+    let globals = tera.global_context();
+    globals.insert("site_name", "Northwind CRM");
+    globals.insert("debug", &false);
+    Ok(tera)
+}
+
+/// The value of cookie `name`, if the request has it.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find_map(|(k, v)| (k == name).then_some(v))
+}
+
+/// The values every page's layout needs: the route (for the active tab) and the display
+/// preferences kept in cookies.
+fn page_context(headers: &HeaderMap, route_name: &'static str) -> Context {
+    let mut ctx = Context::new();
+    let theme = if cookie(headers, "theme") == Some("dark") { "dark" } else { "light" };
+    let density = if cookie(headers, "density") == Some("compact") { "compact" } else { "comfortable" };
+    ctx.insert("theme", theme);
+    ctx.insert("density", density);
+    ctx.insert("request", &HashMap::from([("route_name", route_name)]));
+    ctx
+}
+
+fn render(tera: &Tera, template: &str, ctx: &Context) -> Response {
+    match tera.render(template, ctx) {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            eprintln!("could not render {template}: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+async fn dashboard(State(tera): State<Arc<Tera>>, headers: HeaderMap) -> Response {
+    let mut ctx = page_context(&headers, "crm:dashboard");
+    match Context::from_serialize(&data::dashboard()) {
+        Ok(page) => ctx.extend(page),
+        Err(e) => {
+            eprintln!("could not build the dashboard's context: {e}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    render(&tera, "crm/dashboard.html", &ctx)
+}
+
+async fn contact_detail(State(tera): State<Arc<Tera>>, Path(pk): Path<i32>, headers: HeaderMap) -> Response {
+    let Some(contact) = data::CONTACTS.iter().find(|c| c.id == pk) else {
+        return (StatusCode::NOT_FOUND, "no such contact").into_response();
+    };
+    let mut ctx = page_context(&headers, "crm:contact-detail");
+    ctx.insert("contact", contact);
+    ctx.insert("company", &data::company(contact.company_id));
+    render(&tera, "crm/contact_detail.html", &ctx)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
+    let tera = Arc::new(engine()?);
+    let app = Router::new().route("/", get(dashboard)).route("/contacts/{pk}/", get(contact_detail)).with_state(tera);
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{}/", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
