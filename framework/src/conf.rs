@@ -231,23 +231,27 @@ impl Settings {
     /// Whether `host` (a `Host` header, port included or not) is one this site serves,
     /// with Django's rules for ALLOWED_HOSTS.
     pub fn host_allowed(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        // Runs on every request: compares without allocating.
+        let host = host.trim_end_matches('.');
         let name = if host.starts_with('[') {
-            host.find(']').map_or(host.as_str(), |end| &host[..=end])
+            host.find(']').map_or(host, |end| &host[..=end])
         } else {
             match host.rsplit_once(':') {
                 Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-                _ => host.as_str(),
+                _ => host,
             }
         };
         if name.is_empty() {
             return false;
         }
+        let name = name.as_bytes();
         self.allowed_hosts.iter().any(|pattern| {
-            let pattern = pattern.to_ascii_lowercase();
-            pattern == "*"
-                || pattern == name
-                || (pattern.starts_with('.') && (name.ends_with(&pattern) || name == &pattern[1..]))
+            let p = pattern.as_bytes();
+            p == b"*"
+                || p.eq_ignore_ascii_case(name)
+                || (p.first() == Some(&b'.')
+                    && ((name.len() > p.len() && name[name.len() - p.len()..].eq_ignore_ascii_case(p))
+                        || p[1..].eq_ignore_ascii_case(name)))
         })
     }
 

@@ -178,7 +178,7 @@ impl SiteBuilder {
         let mut static_dirs = self.static_files;
         static_dirs.extend(self.apps.iter().filter_map(|a| a.static_files));
         static_dirs.push(AssetDir::of::<FrameworkStatic>());
-        let statics = Arc::new(StaticFiles::new(static_dirs, &settings.static_url));
+        let statics = Arc::new(StaticFiles::new(static_dirs, &settings.static_url, !cfg!(debug_assertions)));
 
         let mut template_dirs = self.templates;
         template_dirs.extend(self.apps.iter().filter_map(|a| a.templates));
@@ -252,11 +252,11 @@ impl Site {
     pub async fn handle(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
         let is_head = req.method() == Method::HEAD;
         let request = Request::new(req, self.clone());
-        let snapshot = ErrorSnapshot::of(&request);
-        let run = Next { site: self.clone(), index: 0 }.run(request);
+        let snapshot = Arc::new(ErrorSnapshot::of(&request));
+        let run = Next { site: self.clone(), index: 0, snapshot: snapshot.clone() }.run(request);
         let resp = match AssertUnwindSafe(run).catch_unwind().await {
             Ok(resp) => resp,
-            Err(panic) => self.error_response(snapshot, &panic_error(panic)),
+            Err(panic) => self.error_response(&snapshot, &panic_error(panic)),
         };
         let mut resp = resp.into_http();
         if is_head {
@@ -265,17 +265,47 @@ impl Site {
         resp
     }
 
-    /// The innermost step of the chain: static files, or the URL resolver and the view.
-    pub(crate) async fn dispatch(&self, mut req: Request) -> Result<Response> {
+    /// The innermost step of the chain: static files, or the URL resolver and the view. Errors
+    /// become error pages here, so every middleware sees a response.
+    pub(crate) async fn dispatch(&self, mut req: Request, snapshot: &Arc<ErrorSnapshot>) -> Response {
+        let resolved = match self.route(&mut req) {
+            Ok(Routed::View(view)) => view,
+            Ok(Routed::Done(resp)) => return resp,
+            Err(err) => return self.error_response(snapshot, &err),
+        };
+        // With DEBUG on the error page names the route whose view failed.
+        let routed_snapshot = self.settings().debug.then(|| ErrorSnapshot::of(&req));
+        let result = match AssertUnwindSafe(resolved(req)).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => Err(panic_error(panic)),
+        };
+        result.unwrap_or_else(|err| self.error_response(routed_snapshot.as_ref().unwrap_or(snapshot), &err))
+    }
+
+    /// Finds what answers `req`: a static file, an APPEND_SLASH redirect, or a route's view
+    /// (with the route recorded on the request).
+    fn route(&self, req: &mut Request) -> Result<Routed> {
         if let Some(rel) = self.inner.statics.match_path(req.path_info()) {
-            return self.inner.statics.serve(&req, rel);
+            return self.inner.statics.serve(req, rel).map(Routed::Done);
         }
-        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy().into_owned();
-        let resolved = self
-            .inner
-            .resolver
-            .resolve(&decoded)
-            .ok_or_else(|| Error::not_found(format!("no URL pattern matches `{decoded}`")))?;
+        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy();
+        let Some(resolved) = self.inner.resolver.resolve(&decoded) else {
+            // Django's CommonMiddleware: `/contacts` → `/contacts/` when only the latter exists.
+            if self.settings().append_slash && !decoded.ends_with('/') && self.resolves(&format!("{decoded}/")) {
+                let mut location = format!("{}/", req.path());
+                if !req.query_string().is_empty() {
+                    location = format!("{location}?{}", req.query_string());
+                }
+                // 301 as Django sends; other methods get 308 so their body is not dropped.
+                let status = if req.method() == Method::GET || req.method() == Method::HEAD {
+                    http::StatusCode::MOVED_PERMANENTLY
+                } else {
+                    http::StatusCode::PERMANENT_REDIRECT
+                };
+                return Ok(Routed::Done(Response::redirect_with(status, &location)));
+            }
+            return Err(Error::not_found(format!("no URL pattern matches `{decoded}`")));
+        };
         let view = resolved
             .route
             .view
@@ -285,13 +315,7 @@ impl Site {
             })?
             .clone();
         req.set_route(resolved.route.name.clone(), resolved.params);
-        // Snapshot after routing so the error page knows which route's view failed.
-        let snapshot = ErrorSnapshot::of(&req);
-        let result = match AssertUnwindSafe(view(req)).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(panic_error(panic)),
-        };
-        Ok(result.unwrap_or_else(|err| self.error_response(snapshot, &err)))
+        Ok(Routed::View(view))
     }
 
     /// Whether `path` (decoded, without script prefix) matches a route: for APPEND_SLASH.
@@ -339,9 +363,9 @@ impl Site {
     }
 
     /// Turns an error into the site's error page for the request described by `snapshot`.
-    pub(crate) fn error_response(&self, snapshot: ErrorSnapshot, err: &Error) -> Response {
+    pub(crate) fn error_response(&self, snapshot: &ErrorSnapshot, err: &Error) -> Response {
         let status = err.status();
-        let req = snapshot.into_request(self.clone());
+        let req = snapshot.to_request(self.clone());
         if status.is_server_error() {
             eprintln!("Internal Server Error: {}\n  {}", req.path(), err.chain().join("\n  caused by: "));
         }
@@ -380,6 +404,11 @@ fn panic_error(panic: Box<dyn std::any::Any + Send>) -> Error {
     Error::internal(format!("the view panicked: {msg}"))
 }
 
+enum Routed {
+    View(crate::views::handler::BoxedView),
+    Done(Response),
+}
+
 /// What an error page needs to know of a request that a view or middleware consumed.
 pub(crate) struct ErrorSnapshot {
     method: Method,
@@ -406,20 +435,20 @@ impl ErrorSnapshot {
         }
     }
 
-    fn into_request(self, site: Site) -> Request {
-        let mut builder = http::Request::builder().method(self.method).uri(self.uri);
-        if let Some(h) = self.headers
+    fn to_request(&self, site: Site) -> Request {
+        let mut builder = http::Request::builder().method(self.method.clone()).uri(self.uri.clone());
+        if let Some(h) = self.headers.clone()
             && let Some(map) = builder.headers_mut()
         {
             *map = h;
         }
         let mut req = builder.body(Bytes::new()).unwrap_or_default();
-        req.extensions_mut().insert(ScriptName(self.script_name));
+        req.extensions_mut().insert(ScriptName(self.script_name.clone()));
         if let Some(addr) = self.client {
             req.extensions_mut().insert(ClientAddr(addr));
         }
         let mut out = Request::new(req, site);
-        out.set_route(self.route_name, self.params);
+        out.set_route(self.route_name.clone(), self.params.clone());
         out
     }
 }

@@ -2,6 +2,8 @@
 //! each app's `static/` folders, served under STATIC_URL by both front doors, with content-hashed
 //! URLs that can be cached for a year and ETags for the rest.
 
+use std::collections::HashMap;
+
 use http::{Method, StatusCode, header};
 
 use crate::assets::{Asset, AssetDir};
@@ -15,6 +17,8 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 pub struct StaticFiles {
     dirs: Vec<AssetDir>,
     static_url: String,
+    /// Release builds: every file's hashed name, worked out once (the files cannot change).
+    hashed: Option<HashMap<String, String>>,
 }
 
 /// A `static()` lookup for a file no static folder has.
@@ -35,8 +39,15 @@ impl std::error::Error for MissingStaticFile {}
 
 impl StaticFiles {
     /// Static files looked up in `dirs` in order (the first folder holding a name wins).
-    pub fn new(dirs: Vec<AssetDir>, static_url: &str) -> Self {
-        StaticFiles { dirs, static_url: static_url.to_owned() }
+    /// With `fixed` (release builds, files embedded) hashed names are worked out once.
+    pub fn new(dirs: Vec<AssetDir>, static_url: &str, fixed: bool) -> Self {
+        let mut files = StaticFiles { dirs, static_url: static_url.to_owned(), hashed: None };
+        if fixed {
+            let names = files.names();
+            let map = names.into_iter().filter_map(|n| files.compute_hashed_name(&n).ok().map(|h| (n, h))).collect();
+            files.hashed = Some(map);
+        }
+        files
     }
 
     /// The file called `name` in the first folder that has it.
@@ -59,6 +70,13 @@ impl StaticFiles {
 
     /// The content-hashed name: `css/site.css` → `css/site.3f2a1b9c0d1e.css`.
     pub fn hashed_name(&self, name: &str) -> Result<String, MissingStaticFile> {
+        match &self.hashed {
+            Some(map) => map.get(name).cloned().ok_or_else(|| MissingStaticFile(name.to_owned())),
+            None => self.compute_hashed_name(name),
+        }
+    }
+
+    fn compute_hashed_name(&self, name: &str) -> Result<String, MissingStaticFile> {
         let asset = self.find(name).ok_or_else(|| MissingStaticFile(name.to_owned()))?;
         let hash = asset.short_hash();
         let (dir, file) = name.rsplit_once('/').map_or(("", name), |(d, f)| (d, f));

@@ -25,35 +25,54 @@ pub fn money(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
-/// A deal as the templates show it.
+/// A deal as the templates show it: its fields, formatted, and its company.
 #[derive(Serialize)]
 struct DealRow {
-    #[serde(flatten)]
-    deal: &'static Deal,
+    id: i32,
+    title: &'static str,
+    stage: Stage,
     stage_label: &'static str,
     amount: String,
+    expected_close: &'static str,
     company: Option<&'static Company>,
 }
 
 fn deal_row(deal: &'static Deal) -> DealRow {
     DealRow {
-        deal,
+        id: deal.id,
+        title: deal.title,
+        stage: deal.stage,
         stage_label: deal.stage.label(),
         amount: money(deal.amount_cents),
+        expected_close: deal.expected_close,
         company: models::company(deal.company_id),
     }
 }
 
-/// A contact with its company, as the templates show it.
+/// A contact with its company, as the templates and the JSON API show it.
 #[derive(Serialize)]
 struct ContactRow {
-    #[serde(flatten)]
-    contact: &'static Contact,
+    id: i32,
+    first_name: &'static str,
+    last_name: &'static str,
+    title: &'static str,
+    email: &'static str,
+    phone: &'static str,
+    company_id: i32,
     company: Option<&'static Company>,
 }
 
-fn contact_row(contact: &'static Contact) -> ContactRow {
-    ContactRow { contact, company: models::company(contact.company_id) }
+fn contact_row(c: &'static Contact) -> ContactRow {
+    ContactRow {
+        id: c.id,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        title: c.title,
+        email: c.email,
+        phone: c.phone,
+        company_id: c.company_id,
+        company: models::company(c.company_id),
+    }
 }
 
 fn matches(q: &str, fields: &[&str]) -> bool {

@@ -4,6 +4,7 @@
 //! `http::Request<Bytes>`, recording what only they know as request extensions ([`ScriptName`],
 //! [`ClientAddr`], [`BodyTooLarge`]); the site wraps it in a [`Request`] for the view.
 
+pub(crate) mod date;
 mod querydict;
 mod request;
 mod response;

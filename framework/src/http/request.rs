@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -67,14 +68,18 @@ impl Request {
     }
 
     /// The full path the client asked for, script prefix included (Django's `request.path`).
-    pub fn path(&self) -> String {
-        format!("{}{}", self.script_name, self.path_info())
+    pub fn path(&self) -> Cow<'_, str> {
+        if self.script_name.is_empty() {
+            Cow::Borrowed(self.path_info())
+        } else {
+            Cow::Owned(format!("{}{}", self.script_name, self.path_info()))
+        }
     }
 
     /// The full path with the query string, as Django's `get_full_path()`.
-    pub fn full_path(&self) -> String {
+    pub fn full_path(&self) -> Cow<'_, str> {
         match self.head.uri.query() {
-            Some(q) if !q.is_empty() => format!("{}?{q}", self.path()),
+            Some(q) if !q.is_empty() => Cow::Owned(format!("{}?{q}", self.path())),
             _ => self.path(),
         }
     }

@@ -1,9 +1,9 @@
 //! The built-in middleware, in the order a site runs them.
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
+use http::StatusCode;
 use http::header::{self, HeaderValue};
-use http::{Method, StatusCode};
 
 use super::{Middleware, Next};
 use crate::error::{Error, ErrorKind, Result};
@@ -19,12 +19,13 @@ impl Middleware for RequestLog {
         Box::pin(async move {
             let started = Instant::now();
             let method = req.method().clone();
-            let path = req.full_path();
+            let path = req.full_path().into_owned();
             let resp = next.run(req).await;
             let elapsed = started.elapsed();
+            let date = crate::http::date::now();
             let line = format!(
                 "[{}] \"{method} {path}\" {} {} {:.1}ms\n",
-                httpdate::fmt_http_date(SystemTime::now()),
+                date.to_str().unwrap_or_default(),
                 resp.status().as_u16(),
                 resp.body().len(),
                 elapsed.as_secs_f64() * 1000.0
@@ -44,12 +45,12 @@ pub struct AllowedHosts;
 impl Middleware for AllowedHosts {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            let host = req.host().unwrap_or("").to_owned();
-            if !req.settings().host_allowed(&host) {
+            let host = req.host().unwrap_or("");
+            if !req.settings().host_allowed(host) {
                 let hint = if req.settings().debug {
                     format!(
                         " You may need to add {:?} to ALLOWED_HOSTS.",
-                        host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)
+                        host.rsplit_once(':').map_or(host, |(h, _)| h)
                     )
                 } else {
                     String::new()
@@ -81,51 +82,26 @@ impl Middleware for BodySizeLimit {
     }
 }
 
-/// Django's `CommonMiddleware`: APPEND_SLASH redirects, and the headers every response should
-/// carry (`Date`, `Content-Length`, a default `Content-Type`), identical through both doors.
+/// The headers every response should carry (`Date`, `Content-Length`, a default
+/// `Content-Type`), identical through both doors. (Django's `CommonMiddleware` also does
+/// APPEND_SLASH; here the resolver does that, when no pattern matches.)
 pub struct CommonMiddleware;
 
 impl Middleware for CommonMiddleware {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            let site = req.site().clone();
-            let path_info = req.path_info().to_owned();
-            let method = req.method().clone();
-            let redirect_base = req.path();
-            let query = req.query_string().to_owned();
             let mut resp = next.run(req).await;
-
-            if resp.status() == StatusCode::NOT_FOUND
-                && site.settings().append_slash
-                && !path_info.ends_with('/')
-                && site.resolves(&format!("{}/", percent_encoding::percent_decode_str(&path_info).decode_utf8_lossy()))
-            {
-                let mut location = format!("{redirect_base}/");
-                if !query.is_empty() {
-                    location = format!("{location}?{query}");
-                }
-                // 301 is what Django sends; other methods get 308 so the body is not dropped.
-                let status = if method == Method::GET || method == Method::HEAD {
-                    StatusCode::MOVED_PERMANENTLY
-                } else {
-                    StatusCode::PERMANENT_REDIRECT
-                };
-                resp = Response::redirect_with(status, &location);
-            }
-
-            let headers = resp.headers_mut();
-            if !headers.contains_key(header::DATE)
-                && let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(SystemTime::now()))
-            {
-                headers.insert(header::DATE, v);
-            }
             let len = resp.body().len();
+            let status = resp.status();
             let headers = resp.headers_mut();
+            if !headers.contains_key(header::DATE) {
+                headers.insert(header::DATE, crate::http::date::now());
+            }
             if !headers.contains_key(header::CONTENT_TYPE) && len > 0 {
                 headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             }
-            if resp.status() != StatusCode::NOT_MODIFIED && resp.status() != StatusCode::NO_CONTENT {
-                resp.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            if status != StatusCode::NOT_MODIFIED && status != StatusCode::NO_CONTENT {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             }
             Ok(resp)
         })

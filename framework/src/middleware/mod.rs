@@ -46,21 +46,19 @@ pub trait Middleware: Send + Sync + 'static {
 pub struct Next {
     pub(crate) site: Site,
     pub(crate) index: usize,
+    /// What an error page needs to know of the request, taken once when it arrived.
+    pub(crate) snapshot: Arc<ErrorSnapshot>,
 }
 
 impl Next {
     /// Runs the rest of the chain and the view; errors have become error pages by then.
     pub async fn run(self, req: Request) -> Response {
-        let site = self.site;
-        let snapshot = ErrorSnapshot::of(&req);
-        let result = match site.middleware().get(self.index).cloned() {
-            Some(mw) => mw.call(req, Next { site: site.clone(), index: self.index + 1 }).await,
-            None => site.dispatch(req).await,
+        let Next { site, index, snapshot } = self;
+        let result = match site.middleware().get(index).cloned() {
+            Some(mw) => mw.call(req, Next { site: site.clone(), index: index + 1, snapshot: snapshot.clone() }).await,
+            None => return site.dispatch(req, &snapshot).await,
         };
-        match result {
-            Ok(resp) => resp,
-            Err(err) => site.error_response(snapshot, &err),
-        }
+        result.unwrap_or_else(|err| site.error_response(&snapshot, &err))
     }
 }
 

@@ -30,9 +30,10 @@ pub struct Templates {
     dirs: Vec<AssetDir>,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
-    /// The parsed templates, with the fingerprint of the sources they came from.
+    /// Release builds: the templates parsed once at start, read without a lock.
+    fixed: Option<Arc<tera::Tera>>,
+    /// Debug builds: the last parse, with the fingerprint of the sources it came from.
     cache: Mutex<Option<(u64, Arc<tera::Tera>)>>,
-    reload: bool,
 }
 
 /// Where a template problem is: for the developer error page.
@@ -56,10 +57,9 @@ impl Templates {
         statics: Arc<StaticFiles>,
         reload: bool,
     ) -> Result<Self, tera::Error> {
-        let t = Templates { dirs, resolver, statics, cache: Mutex::new(None), reload };
+        let mut t = Templates { dirs, resolver, statics, fixed: None, cache: Mutex::new(None) };
         if !reload {
-            let tera = t.parse()?;
-            *t.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some((0, Arc::new(tera)));
+            t.fixed = Some(Arc::new(t.parse()?));
         }
         Ok(t)
     }
@@ -92,20 +92,21 @@ impl Templates {
 
     /// The parsed templates, re-read from disk first when reloading.
     fn engine(&self) -> Result<Arc<tera::Tera>> {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if self.reload {
-            let sources = self.sources();
-            let mut h = DefaultHasher::new();
-            sources.hash(&mut h);
-            let fingerprint = h.finish();
-            if cache.as_ref().map(|(f, _)| *f) != Some(fingerprint) {
-                let tera = self.parse_sources(&sources).map_err(template_error)?;
-                *cache = Some((fingerprint, Arc::new(tera)));
-            }
+        if let Some(tera) = &self.fixed {
+            return Ok(tera.clone());
         }
+        let sources = self.sources();
+        let mut h = DefaultHasher::new();
+        sources.hash(&mut h);
+        let fingerprint = h.finish();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         match cache.as_ref() {
-            Some((_, tera)) => Ok(tera.clone()),
-            None => Err(Error::internal("the template engine was not initialised")),
+            Some((f, tera)) if *f == fingerprint => Ok(tera.clone()),
+            _ => {
+                let tera = Arc::new(self.parse_sources(&sources).map_err(template_error)?);
+                *cache = Some((fingerprint, tera.clone()));
+                Ok(tera)
+            }
         }
     }
 
@@ -175,9 +176,9 @@ pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
     #[derive(serde::Serialize)]
     struct RequestInfo<'a> {
         method: &'a str,
-        path: String,
+        path: std::borrow::Cow<'a, str>,
         path_info: &'a str,
-        full_path: String,
+        full_path: std::borrow::Cow<'a, str>,
         script_name: &'a str,
         route_name: Option<&'a str>,
         #[serde(rename = "GET")]

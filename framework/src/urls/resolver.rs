@@ -26,6 +26,8 @@ pub struct Resolver {
     router: matchit::Router<usize>,
     candidates: Vec<Vec<usize>>,
     by_name: HashMap<String, usize>,
+    /// The path of every named route without parameters, built once: most `url()` calls.
+    fixed_paths: HashMap<String, String>,
 }
 
 /// What the resolver found for a path.
@@ -95,7 +97,15 @@ impl Resolver {
                 .collect();
             routes.push(Route { pattern, name, view, shadowed_by });
         }
-        if errors.is_empty() { Ok(Resolver { routes, router, candidates, by_name }) } else { Err(errors) }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let fixed_paths = by_name
+            .iter()
+            .filter(|(_, i)| routes[**i].pattern.param_names().next().is_none())
+            .filter_map(|(name, i)| routes[*i].pattern.build(&[]).ok().map(|p| (name.clone(), p)))
+            .collect();
+        Ok(Resolver { routes, router, candidates, by_name, fixed_paths })
     }
 
     /// The route for a decoded path, as Django would pick it: the first pattern, in URL-conf
@@ -121,6 +131,11 @@ impl Resolver {
 
     /// Reverses `name` with positional arguments into a path (without any script prefix).
     pub fn reverse(&self, name: &str, args: &[&dyn UrlArg]) -> Result<String, NoReverseMatch> {
+        if args.is_empty()
+            && let Some(path) = self.fixed_paths.get(name)
+        {
+            return Ok(path.clone());
+        }
         let route = self.named(name)?;
         let values: Vec<String> = args.iter().map(|a| a.to_url_arg()).collect();
         let count = route.pattern.param_names().count();
