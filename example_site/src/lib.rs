@@ -17,20 +17,20 @@ pub fn site() -> Result<Site, ConfigError> {
 
 /// Assembles the site with the given settings (tests choose DEBUG and hosts this way).
 pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
+    let site_name = settings.get("COMPANY_NAME").and_then(|v| v.as_str()).unwrap_or("djambda CRM").to_owned();
     Site::builder()
         .settings(settings)
         .urls(urls::urlpatterns())
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))
         .app(crm::app())
+        .template_global("site_name", &site_name)
         .context_processor(|req, ctx| {
-            let name = req.settings().get("COMPANY_NAME").and_then(|v| v.as_str()).unwrap_or("djambda CRM");
-            ctx.insert("site_name", name);
             // Display preferences live in cookies (see `crm::views::preferences`).
-            let theme = req.cookie("theme").filter(|t| t == "dark").unwrap_or_else(|| "light".into());
-            let density = req.cookie("density").filter(|d| d == "compact").unwrap_or_else(|| "comfortable".into());
-            ctx.insert("theme", &theme);
-            ctx.insert("density", &density);
+            let dark = req.cookie("theme").is_some_and(|t| t == "dark");
+            let compact = req.cookie("density").is_some_and(|d| d == "compact");
+            ctx.insert("theme", if dark { "dark" } else { "light" });
+            ctx.insert("density", if compact { "compact" } else { "comfortable" });
         })
         .build()
 }

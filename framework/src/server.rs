@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -66,7 +66,9 @@ async fn answer(site: &Site, req: http::Request<Incoming>, peer: SocketAddr) -> 
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let bytes = if declared.is_some_and(|n| n > limit as u64) {
+    let bytes = if body.is_end_stream() {
+        Bytes::new()
+    } else if declared.is_some_and(|n| n > limit as u64) {
         parts.extensions.insert(BodyTooLarge);
         Bytes::new()
     } else {

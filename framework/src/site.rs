@@ -114,6 +114,7 @@ pub struct SiteBuilder {
     converters: Converters,
     middleware: Vec<Arc<dyn Middleware>>,
     processors: Vec<ContextProcessor>,
+    globals: tera::Context,
 }
 
 impl SiteBuilder {
@@ -167,6 +168,13 @@ impl SiteBuilder {
         self
     }
 
+    /// A value every template sees, set once (a company name from the settings, say): cheaper
+    /// than a context processor for what does not depend on the request.
+    pub fn template_global<T: serde::Serialize + ?Sized>(mut self, name: &'static str, value: &T) -> Self {
+        self.globals.insert(name, value);
+        self
+    }
+
     /// Checks everything and assembles the site; nothing here touches the network.
     pub fn build(self) -> Result<Site, ConfigError> {
         let settings = match self.settings {
@@ -183,8 +191,12 @@ impl SiteBuilder {
         let mut template_dirs = self.templates;
         template_dirs.extend(self.apps.iter().filter_map(|a| a.templates));
         template_dirs.push(AssetDir::of::<FrameworkTemplates>());
-        let templates = Templates::new(template_dirs, resolver.clone(), statics.clone(), cfg!(debug_assertions))
-            .map_err(|e| ConfigError::Template(e.to_string()))?;
+        let mut globals = self.globals;
+        globals.insert("debug", &settings.debug);
+        globals.insert("STATIC_URL", &settings.static_url);
+        let templates =
+            Templates::new(globals, template_dirs, resolver.clone(), statics.clone(), cfg!(debug_assertions))
+                .map_err(|e| ConfigError::Template(e.to_string()))?;
 
         let mut chain: Vec<Arc<dyn Middleware>> = vec![
             Arc::new(middleware::RequestLog),
@@ -244,6 +256,7 @@ impl Site {
             converters: Converters::default(),
             middleware: Vec::new(),
             processors: Vec::new(),
+            globals: tera::Context::new(),
         }
     }
 

@@ -258,3 +258,7 @@ printf '  cold start manage / hello: init %s× (aim ≤ 1.5×: %s), init + first
     "$INIT_RATIO" "$(aim15 "$INIT_RATIO")" "$TOTAL_RATIO" "$(aim15 "$TOTAL_RATIO")"
 printf 'binary sizes: manage %s bytes, lambda_hello %s bytes, axum_ref %s bytes\n' \
     "$(size_of manage)" "$(size_of lambda_hello)" "$(size_of axum_ref)"
+
+echo
+echo "== in-process: the whole request path without sockets (Site::handle, one thread)"
+"$REL/inproc" "$PAGE" 20000 2>/dev/null

@@ -337,6 +337,11 @@ const DEALS: &[Deal] = &[
     },
 ];
 
+/// How many companies, contacts and deals there are.
+pub fn counts() -> (usize, usize, usize) {
+    (COMPANIES.len(), CONTACTS.len(), DEALS.len())
+}
+
 /// Every company, by name.
 pub fn companies() -> Vec<&'static Company> {
     let mut all: Vec<&Company> = COMPANIES.iter().collect();

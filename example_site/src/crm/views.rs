@@ -90,6 +90,7 @@ pub async fn dashboard(req: Request) -> Result<Response> {
         amount: String,
     }
     let deals = models::deals();
+    let (company_count, contact_count, deal_count) = models::counts();
     let by_stage: Vec<StageSummary> = Stage::ALL
         .into_iter()
         .map(|stage| {
@@ -108,9 +109,9 @@ pub async fn dashboard(req: Request) -> Result<Response> {
         &req,
         "crm/dashboard.html",
         context! {
-            company_count: models::companies().len(),
-            contact_count: models::contacts().len(),
-            deal_count: deals.len(),
+            company_count,
+            contact_count,
+            deal_count,
             by_stage,
             open_total,
             closing_soon,

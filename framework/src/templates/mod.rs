@@ -30,6 +30,8 @@ pub struct Templates {
     dirs: Vec<AssetDir>,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
+    /// Values every template sees (Tera's global context).
+    globals: Context,
     /// Release builds: the templates parsed once at start, read without a lock.
     fixed: Option<Arc<tera::Tera>>,
     /// Debug builds: the last parse, with the fingerprint of the sources it came from.
@@ -52,12 +54,13 @@ impl Templates {
     /// Parses everything now unless `reload` (debug builds), so broken templates stop a release
     /// build's start rather than its first request.
     pub(crate) fn new(
+        globals: Context,
         dirs: Vec<AssetDir>,
         resolver: Arc<Resolver>,
         statics: Arc<StaticFiles>,
         reload: bool,
     ) -> Result<Self, tera::Error> {
-        let mut t = Templates { dirs, resolver, statics, fixed: None, cache: Mutex::new(None) };
+        let mut t = Templates { globals, dirs, resolver, statics, fixed: None, cache: Mutex::new(None) };
         if !reload {
             t.fixed = Some(Arc::new(t.parse()?));
         }
@@ -82,6 +85,7 @@ impl Templates {
     fn parse_sources(&self, sources: &[(String, String)]) -> Result<tera::Tera, tera::Error> {
         let mut tera = tera::Tera::new();
         functions::register(&mut tera, self.resolver.clone(), self.statics.clone());
+        tera.global_context().extend(self.globals.clone());
         tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
         Ok(tera)
     }
@@ -171,7 +175,9 @@ macro_rules! context {
 }
 
 /// The built-in context processors: `request` (path, method, GET, script name, route name) and
-/// settings-derived values (`debug`, `STATIC_URL`).
+/// the script prefix. Settings-derived values that never change (`debug`, `STATIC_URL`, and the
+/// site's own [`SiteBuilder::template_global`](crate::SiteBuilder::template_global)s) are in the
+/// engine's global context, set once.
 pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
     #[derive(serde::Serialize)]
     struct RequestInfo<'a> {
@@ -197,6 +203,4 @@ pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
         },
     );
     ctx.insert(SCRIPT_NAME_VAR, req.script_name());
-    ctx.insert("debug", &req.settings().debug);
-    ctx.insert("STATIC_URL", &req.settings().static_url);
 }

@@ -134,12 +134,12 @@ async fn dashboard(State(tera): State<Arc<Tera>>, headers: HeaderMap) -> Respons
 }
 
 async fn contact_detail(State(tera): State<Arc<Tera>>, Path(pk): Path<i32>, headers: HeaderMap) -> Response {
-    let Some(contact) = data::CONTACTS.iter().find(|c| c.id == pk) else {
+    let Some(contact) = example_site::crm::models::contact(pk) else {
         return (StatusCode::NOT_FOUND, "no such contact").into_response();
     };
     let mut ctx = page_context(&headers, "crm:contact-detail");
     ctx.insert("contact", contact);
-    ctx.insert("company", &data::company(contact.company_id));
+    ctx.insert("company", &example_site::crm::models::company(contact.company_id));
     render(&tera, "crm/contact_detail.html", &ctx)
 }
 
