@@ -20,6 +20,8 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
     let site_name = settings.get("COMPANY_NAME").and_then(|v| v.as_str()).unwrap_or("djambda CRM").to_owned();
     Site::builder()
         .settings(settings)
+        // Django's BASE_DIR: the default SQLite database is example_site/db.sqlite3.
+        .base_dir(env!("CARGO_MANIFEST_DIR"))
         .urls(urls::urlpatterns())
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))

@@ -37,8 +37,15 @@ pub struct Settings {
     /// ALLOWED_HOSTS: host names this site answers; `.example.com` also matches subdomains and
     /// `*` matches every host. Empty with DEBUG on means the local names.
     pub allowed_hosts: Vec<String>,
-    /// DATABASE_URL: where the database is (used from the data layer on).
+    /// DATABASE_URL: where the database is (`sqlite://…`, `postgres://…`, `mysql://…`); by
+    /// default an SQLite file `db.sqlite3` in the site's base directory.
     pub database_url: Option<String>,
+    /// DATABASE_POOL_SIZE: connections kept open. 1 by default: a Lambda instance serves one
+    /// request at a time.
+    pub database_pool_size: u32,
+    /// DATABASE_CONNECT_TIMEOUT (seconds): how long a request waits for a connection before
+    /// the database counts as unavailable (503).
+    pub database_connect_timeout: std::time::Duration,
     /// STATIC_URL: where static files are served (`/static/` by default).
     pub static_url: String,
     /// APPEND_SLASH: redirect `/contacts` to `/contacts/` when only the latter exists.
@@ -59,6 +66,8 @@ impl Default for Settings {
             secret_key: String::new(),
             allowed_hosts: Vec::new(),
             database_url: None,
+            database_pool_size: 1,
+            database_connect_timeout: std::time::Duration::from_secs(5),
             static_url: "/static/".into(),
             append_slash: true,
             data_upload_max_memory_size: 2_621_440,
@@ -121,6 +130,8 @@ impl Settings {
             "APPEND_SLASH",
             "DATA_UPLOAD_MAX_MEMORY_SIZE",
             "FORCE_SCRIPT_NAME",
+            "DATABASE_POOL_SIZE",
+            "DATABASE_CONNECT_TIMEOUT",
         ] {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
@@ -179,6 +190,20 @@ impl Settings {
             "FORCE_SCRIPT_NAME" => {
                 self.force_script_name = Some(value.as_str().ok_or_else(|| want("a string"))?.to_owned())
             }
+            "DATABASE_POOL_SIZE" => {
+                self.database_pool_size = value
+                    .as_integer()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| want("a number of connections, at least 1"))?
+            }
+            "DATABASE_CONNECT_TIMEOUT" => {
+                let secs = value.as_float().or_else(|| value.as_integer().map(|n| n as f64));
+                self.database_connect_timeout = secs
+                    .filter(|s| *s > 0.0 && *s < 3600.0)
+                    .map(std::time::Duration::from_secs_f64)
+                    .ok_or_else(|| want("a number of seconds"))?
+            }
             "DATA_UPLOAD_MAX_MEMORY_SIZE" => {
                 self.data_upload_max_memory_size = value
                     .as_integer()
@@ -218,6 +243,22 @@ impl Settings {
                     .trim()
                     .parse()
                     .map_err(|_| format!("the environment variable {key} must be a number of bytes (got {raw:?})"))?
+            }
+            "DATABASE_POOL_SIZE" => {
+                self.database_pool_size = raw.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("the environment variable {key} must be a number of connections, at least 1 (got {raw:?})")
+                })?
+            }
+            "DATABASE_CONNECT_TIMEOUT" => {
+                self.database_connect_timeout = raw
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && *s < 3600.0)
+                    .map(std::time::Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        format!("the environment variable {key} must be a number of seconds (got {raw:?})")
+                    })?
             }
             "ALLOWED_HOSTS" => {
                 self.allowed_hosts =

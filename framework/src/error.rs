@@ -174,7 +174,13 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
     fn from(err: E) -> Self {
         // The chain de-duplicates the repeated top message, so keeping `err` as the source loses
         // nothing and lets the debug page reach typed errors (a template's line, say).
-        Error { kind: ErrorKind::Internal, message: err.to_string().into(), source: Some(Box::new(err)) }
+        // A database that cannot be reached is the server's trouble but not a bug: 503.
+        let any: &dyn std::any::Any = &err;
+        let kind = match any.downcast_ref::<sea_orm::DbErr>() {
+            Some(db_err) if crate::db::is_connection_error(db_err) => ErrorKind::ServiceUnavailable,
+            _ => ErrorKind::Internal,
+        };
+        Error { kind, message: err.to_string().into(), source: Some(Box::new(err)) }
     }
 }
 

@@ -42,6 +42,7 @@
 
 pub mod assets;
 pub mod conf;
+pub mod db;
 mod error;
 pub mod http;
 pub mod lambda;

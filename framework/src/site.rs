@@ -11,6 +11,7 @@ use http::{HeaderMap, Method, Uri, header};
 
 use crate::assets::AssetDir;
 use crate::conf::{Settings, SettingsError};
+use crate::db::Database;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{ClientAddr, Request, Response, ScriptName};
 use crate::middleware::{self, Middleware, Next};
@@ -115,9 +116,17 @@ pub struct SiteBuilder {
     middleware: Vec<Arc<dyn Middleware>>,
     processors: Vec<ContextProcessor>,
     globals: tera::Context,
+    base_dir: std::path::PathBuf,
 }
 
 impl SiteBuilder {
+    /// The site's own folder (Django's `BASE_DIR`): where the default SQLite database
+    /// `db.sqlite3` lives. Defaults to the current directory.
+    pub fn base_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.base_dir = dir.into();
+        self
+    }
+
     /// The settings (default: [`Settings::load`] with no `settings.toml`).
     pub fn settings(mut self, settings: Settings) -> Self {
         self.settings = Some(settings);
@@ -206,8 +215,10 @@ impl SiteBuilder {
         ];
         chain.extend(self.middleware);
 
+        let database = Database::from_settings(&settings, &self.base_dir);
         Ok(Site {
             inner: Arc::new(SiteInner {
+                database,
                 settings,
                 resolver,
                 statics,
@@ -229,6 +240,7 @@ struct FrameworkTemplates;
 struct FrameworkStatic;
 
 struct SiteInner {
+    database: Database,
     settings: Settings,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
@@ -257,6 +269,7 @@ impl Site {
             middleware: Vec::new(),
             processors: Vec::new(),
             globals: tera::Context::new(),
+            base_dir: std::path::PathBuf::from("."),
         }
     }
 
@@ -345,6 +358,11 @@ impl Site {
     /// The site's settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// The database (opened on first use).
+    pub fn database(&self) -> &Database {
+        &self.inner.database
     }
 
     /// The compiled URL conf.

@@ -4,6 +4,7 @@
 
 mod bootstrap;
 mod client;
+mod db;
 mod lambda;
 mod runserver;
 

@@ -157,3 +157,25 @@ fn check_passes_and_missing_secret_key_stops_the_start() {
     assert_eq!(invalid.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("DEBUG must be true or false"));
 }
+
+#[test]
+fn check_database_reports_an_unreachable_database() {
+    let bad = Command::new(manage_bin())
+        .args(["check", "--database"])
+        .env("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:1/crm")
+        .env("DATABASE_CONNECT_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("is not reachable") && err.contains("postgres://app:***@127.0.0.1:1/crm"), "{err}");
+    assert!(!err.contains("hunter2"), "the password never reaches the output");
+
+    let dir = std::env::temp_dir().join(format!("djambda-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("db.sqlite3").display());
+    let good = Command::new(manage_bin()).args(["check", "--database"]).env("DATABASE_URL", &url).output().unwrap();
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(String::from_utf8_lossy(&good.stdout).contains("is reachable"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

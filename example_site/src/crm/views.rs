@@ -17,7 +17,7 @@ pub fn money(cents: i64) -> String {
     let whole = (cents / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -362,6 +362,6 @@ mod tests {
     fn money_groups_thousands() {
         assert_eq!(money(0), "$0.00");
         assert_eq!(money(123_456_789), "$1,234,567.89");
-        assert_eq!(money(-1_000_00), "-$1,000.00");
+        assert_eq!(money(-100_000), "-$1,000.00");
     }
 }

@@ -222,6 +222,12 @@ impl Request {
         &self.site
     }
 
+    /// The database connection, opened on the first query of the process and reused after;
+    /// an unreachable database is a 503 for this request (Django's `connection`).
+    pub async fn db(&self) -> Result<sea_orm::DatabaseConnection> {
+        self.site.database().connection().await
+    }
+
     /// The site's settings.
     pub fn settings(&self) -> &Settings {
         self.site.settings()

@@ -37,8 +37,13 @@ enum Command {
         /// Port, or address and port to listen on: `8000`, `0.0.0.0:8000`, `[::1]:8000`.
         addrport: Option<String>,
     },
-    /// Checks the site for problems: settings, URL conf, templates.
-    Check,
+    /// Checks the site for problems: settings, URL conf, templates (and the database with
+    /// --database).
+    Check {
+        /// Also connect to the database and run a query.
+        #[arg(long)]
+        database: bool,
+    },
     /// Serves Lambda invocations (what the binary does with no command where
     /// AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -65,7 +70,7 @@ pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
-        Some(Command::Check) => check(site),
+        Some(Command::Check { database }) => check(site, database),
         Some(Command::Lambda) => serve_lambda(site),
     }
 }
@@ -77,22 +82,44 @@ fn load(site: fn() -> Result<Site, ConfigError>) -> Result<Site, ExitCode> {
     })
 }
 
-fn check(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
+fn check(site: fn() -> Result<Site, ConfigError>, database: bool) -> ExitCode {
     let site = match load(site) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match site.templates().check() {
-        Ok(count) => {
-            let routes = site.resolver().patterns().count();
-            println!("System check identified no issues ({routes} URL patterns, {count} templates).");
-            ExitCode::SUCCESS
-        }
+    let mut problems = Vec::new();
+    let templates = match site.templates().check() {
+        Ok(count) => count,
         Err(e) => {
-            eprintln!("SystemCheckError: a template does not parse:\n{e}");
-            ExitCode::FAILURE
+            problems.push(format!("a template does not parse:\n{e}"));
+            0
+        }
+    };
+    if database {
+        match check_database(&site) {
+            Ok(()) => println!("Database {} is reachable.", site.database().display_url()),
+            Err(e) => problems.push(format!("the database {} is not reachable: {e}", site.database().display_url())),
         }
     }
+    if problems.is_empty() {
+        let routes = site.resolver().patterns().count();
+        println!("System check identified no issues ({routes} URL patterns, {templates} templates).");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("SystemCheckError: System check identified some issues:");
+        for p in &problems {
+            eprintln!("  - {p}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn check_database(site: &Site) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let db = site.database().connection().await.map_err(|e| e.to_string())?;
+        db.ping().await.map_err(|e| e.to_string())
+    })
 }
 
 fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {

@@ -1,0 +1,177 @@
+//! The database (Django's `django.db`): connection settings, a connection opened lazily on the
+//! first query of the process and reused after, `get_object_or_404`, and `atomic` transactions.
+//!
+//! The ORM is sea-orm (re-exported as [`sea_orm`]); SQLite, PostgreSQL and MySQL/MariaDB URLs
+//! work the same way. A database that is down or refuses the connection makes the request a 503
+//! (with a log line saying why), never a panic; the next request tries again.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use sea_orm;
+use sea_orm::TransactionTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select};
+use tokio::sync::OnceCell;
+
+use crate::conf::Settings;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The site's database: where it is and, once a request has needed it, the open pool.
+pub struct Database {
+    url: String,
+    pool_size: u32,
+    timeout: Duration,
+    pool: OnceCell<DatabaseConnection>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &redact(&self.url)).field("pool_size", &self.pool_size).finish()
+    }
+}
+
+impl Database {
+    /// The database the settings describe (DATABASE_URL, or `db.sqlite3` in `base_dir`).
+    /// Nothing is opened here: cold start touches no network.
+    pub fn from_settings(settings: &Settings, base_dir: &std::path::Path) -> Self {
+        let default = || format!("sqlite://{}?mode=rwc", base_dir.join("db.sqlite3").display());
+        Database {
+            url: settings.database_url.clone().unwrap_or_else(default),
+            pool_size: settings.database_pool_size,
+            timeout: settings.database_connect_timeout,
+            pool: OnceCell::new(),
+        }
+    }
+
+    /// The URL, with any password replaced by `***` (for messages and logs).
+    pub fn display_url(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// The raw URL (for `dbshell` and the like).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The connection pool, opened on first use. A failure is a 503 for this request and is not
+    /// remembered: the next call tries again.
+    pub async fn connection(&self) -> Result<DatabaseConnection> {
+        self.pool
+            .get_or_try_init(|| async {
+                let mut options = ConnectOptions::new(self.url.clone());
+                options
+                    .max_connections(self.pool_size)
+                    .min_connections(0)
+                    .connect_timeout(self.timeout)
+                    .acquire_timeout(self.timeout)
+                    .sqlx_logging(false);
+                sea_orm::Database::connect(options).await.map_err(|e| {
+                    eprintln!("Database unavailable: could not connect to {}: {e}", redact(&self.url));
+                    Error::with_source(
+                        ErrorKind::ServiceUnavailable,
+                        format!("the database at {} is unavailable", redact(&self.url)),
+                        e,
+                    )
+                })
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Hides the password of a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether a sea-orm error means the database cannot be reached (503) rather than a bad query.
+pub fn is_connection_error(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            &**e,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::Tls(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// Django's `get_object_or_404`: the one row `query` finds, or a 404.
+///
+/// ```ignore
+/// let contact = get_object_or_404(contact::Entity::find_by_id(pk), &req.db().await?).await?;
+/// ```
+pub async fn get_object_or_404<E: EntityTrait, C: ConnectionTrait>(query: Select<E>, db: &C) -> Result<E::Model> {
+    query
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("No {} matches the given query.", E::default().table_name())))
+}
+
+/// Django's `get_list_or_404`: the rows `query` finds, or a 404 when there are none.
+pub async fn get_list_or_404<E: EntityTrait, C: ConnectionTrait>(query: Select<E>, db: &C) -> Result<Vec<E::Model>> {
+    let rows = query.all(db).await?;
+    if rows.is_empty() {
+        return Err(Error::not_found(format!("No {} matches the given query.", E::default().table_name())));
+    }
+    Ok(rows)
+}
+
+/// A future borrowing the transaction, as [`atomic`] takes.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
+
+/// Django's `transaction.atomic`: runs `work` in one transaction, committed when it returns
+/// `Ok` and rolled back when it returns an error (a view's writes all happen, or none do).
+///
+/// ```ignore
+/// let id = atomic(&db, |txn| Box::pin(async move {
+///     let company = company::ActiveModel { name: Set(name), ..Default::default() }.insert(txn).await?;
+///     contact::ActiveModel { company_id: Set(company.id), ..Default::default() }.insert(txn).await?;
+///     Ok(company.id)
+/// })).await?;
+/// ```
+pub async fn atomic<T, F>(db: &DatabaseConnection, work: F) -> Result<T>
+where
+    F: for<'t> FnOnce(&'t DatabaseTransaction) -> TxFuture<'t, T>,
+{
+    let txn = db.begin().await?;
+    match work(&txn).await {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(rollback) = txn.rollback().await {
+                eprintln!("rolling back a failed transaction also failed: {rollback}");
+            }
+            Err(err)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/crm"), "postgres://app:***@db:5432/crm");
+        assert_eq!(redact("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
+        assert_eq!(redact("sqlite://db.sqlite3?mode=rwc"), "sqlite://db.sqlite3?mode=rwc");
+    }
+}

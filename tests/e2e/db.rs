@@ -1,0 +1,241 @@
+//! The database layer against real SQLite, PostgreSQL and MariaDB/MySQL: lazy connection, a
+//! 503 while the database is down and recovery once it is up, `atomic` rollback, and
+//! `get_object_or_404`.
+//!
+//! SQLite always runs. PostgreSQL and MySQL run when DJAMBDA_TEST_POSTGRES_URL and
+//! DJAMBDA_TEST_MYSQL_URL are set (.ci/run sets them for the servers of its machine).
+
+use djambda::Site;
+use djambda::db::sea_orm::{ConnectionTrait, Statement};
+use djambda::db::{TxFuture, atomic};
+use djambda::prelude::*;
+use djambda::test::Client;
+
+/// A table name per test run, so concurrent runs on one server do not meet.
+fn table() -> String {
+    format!("djambda_visit_{}", std::process::id())
+}
+
+async fn count(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) AS c FROM {table}");
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await?;
+    let row = row.ok_or_else(|| Error::internal("COUNT(*) returned no row"))?;
+    Ok(row.try_get::<i64>("", "c")?)
+}
+
+async fn visit(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    let table = table();
+    db.execute_unprepared(&format!("CREATE TABLE IF NOT EXISTS {table} (n INTEGER NOT NULL)")).await?;
+    db.execute_unprepared(&format!("INSERT INTO {table} (n) VALUES (1)")).await?;
+    Ok(Response::text(count(&db, &table).await?.to_string()))
+}
+
+async fn failing_write(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    let table = table();
+    let result: Result<()> = atomic(&db, |txn| -> TxFuture<'_, ()> {
+        Box::pin(async move {
+            txn.execute_unprepared(&format!("INSERT INTO {table} (n) VALUES (2)")).await?;
+            Err(Error::bad_request("the second half of the form was invalid"))
+        })
+    })
+    .await;
+    result?;
+    Ok(Response::text("unreachable"))
+}
+
+async fn count_view(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    Ok(Response::text(count(&db, &table()).await?.to_string()))
+}
+
+fn site(database_url: &str) -> Site {
+    let url = database_url.to_owned();
+    let env = move |name: &str| match name {
+        "DEBUG" => Some("false".into()),
+        "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
+        "ALLOWED_HOSTS" => Some("localhost".into()),
+        "DATABASE_URL" => Some(url.clone()),
+        "DATABASE_CONNECT_TIMEOUT" => Some("1.5".into()),
+        _ => None,
+    };
+    let urls = UrlConf::new()
+        .path("visit/", visit, "visit")
+        .path("fail/", failing_write, "fail")
+        .path("count/", count_view, "count");
+    Site::builder().settings(Settings::from_sources(None, env).unwrap()).urls(urls).build().unwrap()
+}
+
+/// Writes, reads and rolls back through views on the database at `url`.
+async fn exercise(url: &str) {
+    let mut c = Client::new(site(url));
+    let first: i64 = c.get("/visit/").await.text().parse().expect("a count");
+    let second: i64 = c.get("/visit/").await.text().parse().expect("a count");
+    assert_eq!(second, first + 1, "the connection opened on first use is reused and writes persist");
+    let failed = c.get("/fail/").await;
+    assert_eq!(failed.status(), 400, "the view's own error comes through");
+    assert_eq!(c.get("/count/").await.text(), second.to_string(), "atomic rolled the insert back");
+    let drop = format!("DROP TABLE {}", table());
+    let db = site(url).database().connection().await.unwrap();
+    db.execute_unprepared(&drop).await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_file_database() {
+    let dir = std::env::temp_dir().join(format!("djambda-db-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    exercise(&format!("sqlite://{}?mode=rwc", dir.join("test.sqlite3").display())).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sqlite_unavailable_is_a_503_until_it_is_there() {
+    // A database file in a folder that does not exist yet cannot be opened: 503, not a panic,
+    // and not remembered: once the folder exists the next request works.
+    let dir = std::env::temp_dir().join(format!("djambda-db-later-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = Client::new(site(&format!("sqlite://{}?mode=rwc", dir.join("db.sqlite3").display())));
+    let down = c.get("/visit/").await;
+    assert_eq!(down.status(), 503, "{}", down.text());
+    assert!(!down.text().contains("sqlite://"), "nothing internal on the page with DEBUG off");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_eq!(c.get("/visit/").await.text(), "1");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (a PostgreSQL database; .ci/run sets it)"]
+async fn postgres_database() {
+    exercise(&std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_MYSQL_URL (a MySQL or MariaDB database; .ci/run sets it)"]
+async fn mysql_database() {
+    exercise(&std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (a PostgreSQL database; .ci/run sets it)"]
+async fn postgres_down_is_a_503_then_serves_once_it_is_up() {
+    down_then_up(&std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_MYSQL_URL (a MySQL or MariaDB database; .ci/run sets it)"]
+async fn mysql_down_is_a_503_then_serves_once_it_is_up() {
+    down_then_up(&std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL")).await;
+}
+
+/// Points the site at a closed port standing in for the server: 503; then opens the port,
+/// forwarding to the real server ("the database is back"): the next request works.
+async fn down_then_up(real: &str) {
+    let (real_addr, via) = route_through_proxy_port(real);
+    let mut c = Client::new(site(&via.url));
+    let down = c.get("/visit/").await;
+    assert_eq!(down.status(), 503, "nothing listens on the port yet: {}", down.text());
+    let _proxy = via.start_forwarding_to(&real_addr).await;
+    assert_eq!(c.get("/visit/").await.status(), 200, "the next request connects once the database is up");
+    let db = site(real).database().connection().await.unwrap();
+    db.execute_unprepared(&format!("DROP TABLE {}", table())).await.unwrap();
+}
+
+/// A free loopback port standing in for the database's address, and the URL through it.
+struct ProxyPort {
+    port: u16,
+    url: String,
+}
+
+/// Rewrites `url`'s host:port to a free loopback port; returns the real host:port too.
+fn route_through_proxy_port(url: &str) -> (String, ProxyPort) {
+    let after_scheme = url.find("://").unwrap() + 3;
+    let at = url[after_scheme..].find('@').map_or(after_scheme, |i| after_scheme + i + 1);
+    let end = url[at..].find('/').map_or(url.len(), |i| at + i);
+    let real = url[at..end].to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let via = format!("{}127.0.0.1:{port}{}", &url[..at], &url[end..]);
+    (real, ProxyPort { port, url: via })
+}
+
+impl ProxyPort {
+    /// Starts forwarding the port to `target` ("the database comes up").
+    async fn start_forwarding_to(&self, target: &str) -> tokio::task::JoinHandle<()> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
+        let target = target.to_owned();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        })
+    }
+}
+
+mod note {
+    use djambda::db::sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "djambda_test_note")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub body: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+async fn note_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+    use djambda::db::get_object_or_404;
+    use djambda::db::sea_orm::EntityTrait;
+    let note = get_object_or_404(note::Entity::find_by_id(pk), &req.db().await?).await?;
+    Ok(Response::text(note.body))
+}
+
+async fn note_list(req: Request) -> Result<Response> {
+    use djambda::db::get_list_or_404;
+    use djambda::db::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let q = req.query().get("q").unwrap_or("").to_owned();
+    let notes = get_list_or_404(note::Entity::find().filter(note::Column::Body.contains(&q)), &req.db().await?).await?;
+    Ok(Response::text(notes.len().to_string()))
+}
+
+#[tokio::test]
+async fn get_object_or_404_and_get_list_or_404_on_sqlite() {
+    use djambda::db::sea_orm::{ActiveModelTrait, Schema, Set};
+    let dir = std::env::temp_dir().join(format!("djambda-db-notes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("notes.sqlite3").display());
+    let env = move |name: &str| match name {
+        "DEBUG" => Some("false".into()),
+        "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
+        "ALLOWED_HOSTS" => Some("localhost".into()),
+        "DATABASE_URL" => Some(url.clone()),
+        _ => None,
+    };
+    let urls = UrlConf::new().path("notes/", note_list, "notes").path("notes/<int:pk>/", note_detail, "note");
+    let site = Site::builder().settings(Settings::from_sources(None, env).unwrap()).urls(urls).build().unwrap();
+    let db = site.database().connection().await.unwrap();
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(note::Entity).if_not_exists().to_owned()).await.unwrap();
+    note::ActiveModel { body: Set("Call Inês about the cold-chain pilot".into()), ..Default::default() }
+        .insert(&db)
+        .await
+        .unwrap();
+
+    let mut c = Client::new(site);
+    assert_eq!(c.get("/notes/1/").await.text(), "Call Inês about the cold-chain pilot");
+    let missing = c.get("/notes/2/").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(c.get("/notes/?q=pilot").await.text(), "1");
+    assert_eq!(c.get("/notes/?q=invoice").await.status(), 404, "an empty list is a 404");
+    let _ = std::fs::remove_dir_all(&dir);
+}
