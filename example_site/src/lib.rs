@@ -26,6 +26,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))
         .app(crm::app())
+        .migrations::<migrations::Migrator>("crm")
         .template_global("site_name", &site_name)
         .context_processor(|req, ctx| {
             // Display preferences live in cookies (see `crm::views::preferences`).

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Uri, header};
 
 use crate::assets::AssetDir;
 use crate::conf::{Settings, SettingsError};
-use crate::db::Database;
+use crate::db::{Database, MigrationSet, SeaMigrations};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{ClientAddr, Request, Response, ScriptName};
 use crate::middleware::{self, Middleware, Next};
@@ -117,9 +117,16 @@ pub struct SiteBuilder {
     processors: Vec<ContextProcessor>,
     globals: tera::Context,
     base_dir: std::path::PathBuf,
+    migrations: Vec<Arc<dyn MigrationSet>>,
 }
 
 impl SiteBuilder {
+    /// Registers an app's migrations (a sea-orm-migration `Migrator`) for `manage migrate`.
+    pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self, app_label: &str) -> Self {
+        self.migrations.push(Arc::new(SeaMigrations::<M>::new(app_label)));
+        self
+    }
+
     /// The site's own folder (Django's `BASE_DIR`): where the default SQLite database
     /// `db.sqlite3` lives. Defaults to the current directory.
     pub fn base_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
@@ -219,6 +226,7 @@ impl SiteBuilder {
         Ok(Site {
             inner: Arc::new(SiteInner {
                 database,
+                migrations: self.migrations,
                 settings,
                 resolver,
                 statics,
@@ -241,6 +249,7 @@ struct FrameworkStatic;
 
 struct SiteInner {
     database: Database,
+    migrations: Vec<Arc<dyn MigrationSet>>,
     settings: Settings,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
@@ -270,6 +279,7 @@ impl Site {
             processors: Vec::new(),
             globals: tera::Context::new(),
             base_dir: std::path::PathBuf::from("."),
+            migrations: Vec::new(),
         }
     }
 
@@ -363,6 +373,11 @@ impl Site {
     /// The database (opened on first use).
     pub fn database(&self) -> &Database {
         &self.inner.database
+    }
+
+    /// The apps' migrations, in the order they were registered.
+    pub fn migrations(&self) -> &[Arc<dyn MigrationSet>] {
+        &self.inner.migrations
     }
 
     /// The compiled URL conf.

@@ -1,5 +1,16 @@
-//! The example site's database migrations.
-//!
-//! This crate becomes a sea-orm-migration `Migrator` when the data layer lands (models,
-//! `manage migrate`, `makemigrations`); until then the example CRM keeps its demo data in
-//! `example_site/src/crm/models.rs` and this crate has no migrations.
+//! The example site's database migrations, in order (Django's `crm/migrations/`). `manage
+//! migrate` applies them; each one's `down` undoes it, for `manage migrate --target`.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// The CRM app's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

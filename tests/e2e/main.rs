@@ -6,6 +6,7 @@ mod bootstrap;
 mod client;
 mod db;
 mod lambda;
+mod migrate;
 mod runserver;
 
 /// The debug `manage` binary Cargo built for this test run.

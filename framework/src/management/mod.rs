@@ -10,6 +10,7 @@
 //! }
 //! ```
 
+mod migrate;
 mod runserver;
 
 use std::process::ExitCode;
@@ -44,6 +45,14 @@ enum Command {
         #[arg(long)]
         database: bool,
     },
+    /// Applies pending migrations, or moves to a given migration.
+    Migrate {
+        /// Roll forward or back to this migration (`0001_initial`), or `zero` to unapply all.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Lists every migration, applied [X] or pending [ ].
+    Showmigrations,
     /// Serves Lambda invocations (what the binary does with no command where
     /// AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -71,6 +80,8 @@ pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
         }
         Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
         Some(Command::Check { database }) => check(site, database),
+        Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
+        Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
         Some(Command::Lambda) => serve_lambda(site),
     }
 }
@@ -80,6 +91,13 @@ fn load(site: fn() -> Result<Site, ConfigError>) -> Result<Site, ExitCode> {
         eprintln!("CommandError: {e}");
         ExitCode::FAILURE
     })
+}
+
+fn with_site(site: fn() -> Result<Site, ConfigError>, run: impl FnOnce(&Site) -> ExitCode) -> ExitCode {
+    match load(site) {
+        Ok(s) => run(&s),
+        Err(code) => code,
+    }
 }
 
 fn check(site: fn() -> Result<Site, ConfigError>, database: bool) -> ExitCode {

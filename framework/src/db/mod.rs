@@ -9,9 +9,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+mod migrations;
+
+pub use migrations::{MigrationSet, MigrationState, SeaMigrations};
 pub use sea_orm;
 use sea_orm::TransactionTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select};
+pub use sea_orm_migration;
 use tokio::sync::OnceCell;
 
 use crate::conf::Settings;

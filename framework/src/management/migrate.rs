@@ -1,0 +1,127 @@
+//! `manage migrate [--target NAME]` and `manage showmigrations`, printing what Django prints.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use sea_orm::DatabaseConnection;
+
+use crate::db::{MigrationSet, MigrationState};
+use crate::site::Site;
+
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(f)
+}
+
+async fn connect(site: &Site) -> Result<DatabaseConnection, String> {
+    site.database().connection().await.map_err(|e| e.to_string())
+}
+
+fn fail(message: String) -> ExitCode {
+    eprintln!("CommandError: {message}");
+    ExitCode::FAILURE
+}
+
+/// `showmigrations`: each app, then ` [X] name` or ` [ ] name`.
+pub(crate) fn showmigrations(site: &Site) -> ExitCode {
+    let result = block_on(async {
+        let db = connect(site).await?;
+        let mut out = String::new();
+        for set in site.migrations() {
+            out.push_str(set.app_label());
+            out.push('\n');
+            let states = set.status(&db).await.map_err(|e| e.to_string())?;
+            if states.is_empty() {
+                out.push_str(" (no migrations)\n");
+            }
+            for m in states {
+                out.push_str(&format!(" [{}] {}\n", if m.applied { "X" } else { " " }, m.name));
+            }
+        }
+        Ok(out)
+    });
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `migrate`: applies every pending migration of every app, or with `--target` moves the app
+/// that has that migration forward or back to it (`zero`: everything unapplied).
+pub(crate) fn migrate(site: &Site, target: Option<&str>) -> ExitCode {
+    let result = block_on(async {
+        let db = connect(site).await?;
+        let sets = site.migrations();
+        println!("Operations to perform:");
+        let plan: Vec<(&dyn MigrationSet, Option<&str>)> = match target {
+            None => {
+                let labels: Vec<&str> = sets.iter().map(|s| s.app_label()).collect();
+                println!(
+                    "  Apply all migrations: {}",
+                    if labels.is_empty() { "(none)".into() } else { labels.join(", ") }
+                );
+                sets.iter().map(|s| (s.as_ref(), None)).collect()
+            }
+            Some(name) => {
+                let mut owner = None;
+                for set in sets {
+                    let states = set.status(&db).await.map_err(|e| e.to_string())?;
+                    if name == "zero" || states.iter().any(|m| m.name == name) {
+                        owner = Some(set.as_ref());
+                        break;
+                    }
+                }
+                let Some(set) = owner else {
+                    return Err(format!(
+                        "Cannot find a migration matching '{name}' (run `manage showmigrations` to list them)."
+                    ));
+                };
+                println!("  Target specific migration: {name}, from {}", set.app_label());
+                vec![(set, Some(name))]
+            }
+        };
+        println!("Running migrations:");
+        let mut changed = false;
+        for (set, target) in plan {
+            changed |= run_plan(set, &db, target).await?;
+        }
+        if !changed {
+            println!("  No migrations to apply.");
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Moves one app to `target` (or to its latest migration); says whether anything ran.
+async fn run_plan(set: &dyn MigrationSet, db: &DatabaseConnection, target: Option<&str>) -> Result<bool, String> {
+    let states: Vec<MigrationState> = set.status(db).await.map_err(|e| e.to_string())?;
+    let keep = match target {
+        None => states.len(),
+        Some("zero") => 0,
+        Some(name) => states.iter().position(|m| m.name == name).map(|i| i + 1).unwrap_or(states.len()),
+    };
+    let mut changed = false;
+    for m in states.iter().take(keep).filter(|m| !m.applied) {
+        print!("  Applying {}.{}...", set.app_label(), m.name);
+        let _ = std::io::stdout().flush();
+        set.apply_next(db.clone()).await.map_err(|e| format!("applying {}.{} failed: {e}", set.app_label(), m.name))?;
+        println!(" OK");
+        changed = true;
+    }
+    for m in states.iter().skip(keep).rev().filter(|m| m.applied) {
+        print!("  Unapplying {}.{}...", set.app_label(), m.name);
+        let _ = std::io::stdout().flush();
+        set.unapply_last(db.clone())
+            .await
+            .map_err(|e| format!("unapplying {}.{} failed: {e}", set.app_label(), m.name))?;
+        println!(" OK");
+        changed = true;
+    }
+    Ok(changed)
+}
