@@ -27,6 +27,10 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .static_files(djambda::assets!("static"))
         .app(crm::app())
         .migrations::<migrations::Migrator>("crm")
+        .model::<crm::models::company::Entity>("crm.company")
+        .model::<crm::models::contact::Entity>("crm.contact")
+        .model::<crm::models::deal::Entity>("crm.deal")
+        .model::<crm::models::note::Entity>("crm.note")
         .template_global("site_name", &site_name)
         .context_processor(|req, ctx| {
             // Display preferences live in cookies (see `crm::views::preferences`).

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Uri, header};
 
 use crate::assets::AssetDir;
 use crate::conf::{Settings, SettingsError};
-use crate::db::{Database, MigrationSet, SeaMigrations};
+use crate::db::{Database, EntityFixture, FixtureModel, MigrationSet, SeaMigrations};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{ClientAddr, Request, Response, ScriptName};
 use crate::middleware::{self, Middleware, Next};
@@ -33,12 +33,13 @@ pub struct App {
     name: String,
     templates: Option<AssetDir>,
     static_files: Option<AssetDir>,
+    fixtures: Option<AssetDir>,
 }
 
 impl App {
     /// An app called `name` (its URL namespace, by convention).
     pub fn new(name: &str) -> Self {
-        App { name: name.to_owned(), templates: None, static_files: None }
+        App { name: name.to_owned(), templates: None, static_files: None, fixtures: None }
     }
 
     /// The app's template folder.
@@ -51,6 +52,18 @@ impl App {
     pub fn static_files(mut self, dir: AssetDir) -> Self {
         self.static_files = Some(dir);
         self
+    }
+
+    /// The app's fixtures folder: `manage loaddata demo` finds `demo.json` there.
+    pub fn fixtures(mut self, dir: AssetDir) -> Self {
+        self.fixtures = Some(dir);
+        self
+    }
+
+    /// The fixture file `name` (`demo` or `demo.json`) from the app's fixtures folder.
+    pub fn fixture(&self, name: &str) -> Option<Vec<u8>> {
+        let file = if name.ends_with(".json") { name.to_owned() } else { format!("{name}.json") };
+        self.fixtures.as_ref()?.get(&file).map(|a| a.data.into_owned())
     }
 
     /// The app's name.
@@ -118,9 +131,21 @@ pub struct SiteBuilder {
     globals: tera::Context,
     base_dir: std::path::PathBuf,
     migrations: Vec<Arc<dyn MigrationSet>>,
+    models: Vec<Arc<dyn FixtureModel>>,
 }
 
 impl SiteBuilder {
+    /// Registers a model (a sea-orm entity with an `id` primary key) as `app.model` for
+    /// `dumpdata` and `loaddata`. Register parents before children, as fixtures load in order.
+    pub fn model<E>(mut self, label: &str) -> Self
+    where
+        EntityFixture<E>: FixtureModel + 'static,
+        E: sea_orm::EntityTrait,
+    {
+        self.models.push(Arc::new(EntityFixture::<E>::new(label)));
+        self
+    }
+
     /// Registers an app's migrations (a sea-orm-migration `Migrator`) for `manage migrate`.
     pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self, app_label: &str) -> Self {
         self.migrations.push(Arc::new(SeaMigrations::<M>::new(app_label)));
@@ -227,6 +252,7 @@ impl SiteBuilder {
             inner: Arc::new(SiteInner {
                 database,
                 migrations: self.migrations,
+                models: self.models,
                 settings,
                 resolver,
                 statics,
@@ -250,6 +276,7 @@ struct FrameworkStatic;
 struct SiteInner {
     database: Database,
     migrations: Vec<Arc<dyn MigrationSet>>,
+    models: Vec<Arc<dyn FixtureModel>>,
     settings: Settings,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
@@ -280,6 +307,7 @@ impl Site {
             globals: tera::Context::new(),
             base_dir: std::path::PathBuf::from("."),
             migrations: Vec::new(),
+            models: Vec::new(),
         }
     }
 
@@ -373,6 +401,11 @@ impl Site {
     /// The database (opened on first use).
     pub fn database(&self) -> &Database {
         &self.inner.database
+    }
+
+    /// The models fixtures can hold, in registration order.
+    pub fn models(&self) -> &[Arc<dyn FixtureModel>] {
+        &self.inner.models
     }
 
     /// The apps' migrations, in the order they were registered.

@@ -35,7 +35,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 THREADS="${BENCH_THREADS:-2}"
 COLD_RUNS="${BENCH_COLD_RUNS:-10}"
 SECRET_KEY_VALUE="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-not-for-production"
-REL="$ROOT/target/release"
+REL="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 case "$PAGE" in /*) ;; *) echo "BENCH_PAGE must start with /" >&2; exit 2 ;; esac
 if ! [[ "$ROUNDS" =~ ^[0-9]+$ ]] || ((ROUNDS < 1 || ROUNDS > 10)); then

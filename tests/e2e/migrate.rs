@@ -66,14 +66,73 @@ fn migrate_with_the_database_down_is_a_clear_error() {
     assert!(err.contains("CommandError") && err.contains("unavailable") && !err.contains("hunter2"), "{err}");
 }
 
+// One test per server: the steps share its database, so they run in sequence.
 #[test]
 #[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (a PostgreSQL database; .ci/run sets it)"]
-fn migrate_on_postgres() {
-    migrate_cycle(&std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL"));
+fn migrate_and_fixtures_on_postgres() {
+    let url = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
+    migrate_cycle(&url);
+    fixtures_round_trip(&url);
 }
 
 #[test]
 #[ignore = "needs DJAMBDA_TEST_MYSQL_URL (a MySQL or MariaDB database; .ci/run sets it)"]
-fn migrate_on_mysql() {
-    migrate_cycle(&std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL"));
+fn migrate_and_fixtures_on_mysql() {
+    let url = std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL");
+    migrate_cycle(&url);
+    fixtures_round_trip(&url);
+}
+
+/// loaddata demo, dumpdata, and a reload of the dump giving the same dump; a bad fixture loads
+/// nothing and names the record that failed.
+fn fixtures_round_trip(url: &str) {
+    let _ = manage(url, &["migrate", "--target", "zero"]);
+    stdout(&manage(url, &["migrate"]));
+    assert_eq!(stdout(&manage(url, &["loaddata", "demo"])), "Installed 29 object(s) from 1 fixture(s)\n");
+    let first = stdout(&manage(url, &["dumpdata", "--indent", "2"]));
+    let records: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let records = records.as_array().unwrap();
+    assert_eq!(records.len(), 29);
+    assert_eq!(records[0]["model"], "crm.company");
+    assert_eq!(records[0]["fields"]["name"], "Acme Logistics");
+    let deals = stdout(&manage(url, &["dumpdata", "crm.deal"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&deals).unwrap().as_array().unwrap().len(), 8);
+
+    let dir = std::env::temp_dir().join(format!("djambda-fixture-{}-{}", std::process::id(), url.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("dump.json");
+    std::fs::write(&dump, &first).unwrap();
+    stdout(&manage(url, &["migrate", "--target", "zero"]));
+    stdout(&manage(url, &["migrate"]));
+    assert!(stdout(&manage(url, &["loaddata", dump.to_str().unwrap()])).starts_with("Installed 29 object(s)"));
+    assert_eq!(stdout(&manage(url, &["dumpdata", "--indent", "2"])), first, "a dump reloads to the same dump");
+
+    // A contact missing its email, after two good records: nothing of the fixture is loaded.
+    stdout(&manage(url, &["migrate", "--target", "zero"]));
+    stdout(&manage(url, &["migrate"]));
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"model": "crm.company", "pk": 1, "fields": {"slug": "a", "name": "A", "industry": "x", "city": "y", "website": "z"}},
+            {"model": "crm.contact", "pk": 1, "fields": {"company_id": 1, "first_name": "Ann", "last_name": "Lee", "title": "CEO", "email": "ann@a.example", "phone": "1"}},
+            {"model": "crm.contact", "pk": 2, "fields": {"company_id": 1, "first_name": "Bo", "last_name": "Ng", "title": "CTO", "phone": "2"}}]"#,
+    )
+    .unwrap();
+    let failed = manage(url, &["loaddata", bad.to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("record 3") && err.contains("crm.contact pk=2") && err.contains("email"), "{err}");
+    assert_eq!(stdout(&manage(url, &["dumpdata"])).trim(), "[]", "a failed load leaves nothing behind");
+    let unknown = manage(url, &["loaddata", "no_such_fixture"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("No fixture named 'no_such_fixture' found."));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = manage(url, &["migrate", "--target", "zero"]);
+}
+
+#[test]
+fn loaddata_and_dumpdata_on_sqlite() {
+    let dir = std::env::temp_dir().join(format!("djambda-fixtures-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    fixtures_round_trip(&format!("sqlite://{}?mode=rwc", dir.join("db.sqlite3").display()));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,7 +7,7 @@ pub mod views;
 
 use djambda::App;
 
-/// The app as installed in the site: its static files (`crm/…`).
+/// The app as installed in the site: its static files (`crm/…`) and fixtures (`demo`).
 pub fn app() -> App {
-    App::new("crm").static_files(djambda::assets!("src/crm/static"))
+    App::new("crm").static_files(djambda::assets!("src/crm/static")).fixtures(djambda::assets!("src/crm/fixtures"))
 }

@@ -1,9 +1,11 @@
-//! The CRM's data: companies, their contacts and their deals.
+//! The CRM's models: companies, their contacts and deals, and notes (sea-orm entities in the
+//! submodules, created by the `migrations` crate).
 //!
 //! Until the data layer lands (sea-orm entities and migrations), the demo data lives here as
 //! constant tables, shaped like the entities that will replace them.
 
-use serde::Serialize;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// A customer organisation.
 #[derive(Debug, Clone, Serialize)]
@@ -41,21 +43,28 @@ pub struct Contact {
     pub phone: &'static str,
 }
 
-/// Where a deal stands in the pipeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where a deal stands in the pipeline (stored as its lower-case name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     /// First contact made.
+    #[sea_orm(string_value = "lead")]
     Lead,
     /// Needs understood, fit confirmed.
+    #[sea_orm(string_value = "qualified")]
     Qualified,
     /// A quote has been sent.
+    #[sea_orm(string_value = "proposal")]
     Proposal,
     /// Terms under discussion.
+    #[sea_orm(string_value = "negotiation")]
     Negotiation,
     /// Signed.
+    #[sea_orm(string_value = "won")]
     Won,
     /// Gone elsewhere.
+    #[sea_orm(string_value = "lost")]
     Lost,
 }
 
@@ -376,4 +385,199 @@ pub fn company_by_slug(slug: &str) -> Option<&'static Company> {
 /// The contact with this id.
 pub fn contact(id: i32) -> Option<&'static Contact> {
     CONTACTS.iter().find(|c| c.id == id)
+}
+
+/// A customer organisation (table `company`).
+pub mod company {
+    use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// One company.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+    #[sea_orm(table_name = "company")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// URL slug, unique.
+        #[sea_orm(unique)]
+        pub slug: String,
+        /// Display name.
+        pub name: String,
+        /// Industry.
+        pub industry: String,
+        /// Head-office city.
+        pub city: String,
+        /// Website.
+        pub website: String,
+    }
+
+    /// What a company has.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// Its contacts.
+        #[sea_orm(has_many = "super::contact::Entity")]
+        Contact,
+        /// Its deals.
+        #[sea_orm(has_many = "super::deal::Entity")]
+        Deal,
+    }
+
+    impl Related<super::contact::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Contact.def()
+        }
+    }
+
+    impl Related<super::deal::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Deal.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A person at a company (table `contact`).
+pub mod contact {
+    use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// One contact.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+    #[sea_orm(table_name = "contact")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The company they work for.
+        pub company_id: i32,
+        /// Given name.
+        pub first_name: String,
+        /// Family name.
+        pub last_name: String,
+        /// Job title.
+        pub title: String,
+        /// Email address.
+        pub email: String,
+        /// Phone number.
+        pub phone: String,
+    }
+
+    /// Who a contact belongs to.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// Their company.
+        #[sea_orm(
+            belongs_to = "super::company::Entity",
+            from = "Column::CompanyId",
+            to = "super::company::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Company,
+    }
+
+    impl Related<super::company::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Company.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A sales opportunity with a company (table `deal`).
+pub mod deal {
+    use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// One deal.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+    #[sea_orm(table_name = "deal")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The company the deal is with.
+        pub company_id: i32,
+        /// Short description.
+        pub title: String,
+        /// Pipeline stage.
+        pub stage: super::Stage,
+        /// Amount, two decimals.
+        #[sea_orm(column_type = "Decimal(Some((12, 2)))")]
+        pub amount: Decimal,
+        /// Expected close date.
+        pub expected_close: Date,
+    }
+
+    /// Who a deal is with.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// The company.
+        #[sea_orm(
+            belongs_to = "super::company::Entity",
+            from = "Column::CompanyId",
+            to = "super::company::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Company,
+    }
+
+    impl Related<super::company::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Company.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A note on a contact or a deal (table `note`).
+pub mod note {
+    use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
+
+    /// One note.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+    #[sea_orm(table_name = "note")]
+    pub struct Model {
+        /// Primary key.
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// The contact it is about, if any.
+        pub contact_id: Option<i32>,
+        /// The deal it is about, if any.
+        pub deal_id: Option<i32>,
+        /// The text.
+        #[sea_orm(column_type = "Text")]
+        pub body: String,
+        /// When it was written.
+        pub created_at: DateTimeUtc,
+        /// When it was last changed.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// What a note is about.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        /// The contact.
+        #[sea_orm(
+            belongs_to = "super::contact::Entity",
+            from = "Column::ContactId",
+            to = "super::contact::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Contact,
+        /// The deal.
+        #[sea_orm(
+            belongs_to = "super::deal::Entity",
+            from = "Column::DealId",
+            to = "super::deal::Column::Id",
+            on_delete = "Cascade"
+        )]
+        Deal,
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
 }

@@ -9,8 +9,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+mod fixtures;
 mod migrations;
 
+pub use fixtures::{EntityFixture, FixtureModel, Loaded, dump_records, load_records};
 pub use migrations::{MigrationSet, MigrationState, SeaMigrations};
 pub use sea_orm;
 use sea_orm::TransactionTrait;

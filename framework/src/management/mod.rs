@@ -10,6 +10,7 @@
 //! }
 //! ```
 
+mod fixtures;
 mod migrate;
 mod runserver;
 
@@ -53,6 +54,24 @@ enum Command {
     },
     /// Lists every migration, applied [X] or pending [ ].
     Showmigrations,
+    /// Writes the database's rows as a JSON fixture (all models, or the apps/models named).
+    Dumpdata {
+        /// `app` or `app.model` labels to dump.
+        labels: Vec<String>,
+        /// Indent the JSON by this many spaces.
+        #[arg(long)]
+        indent: Option<usize>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Loads JSON fixtures (a file, or a name such as `demo` from an app's fixtures folder) in
+    /// one transaction: everything, or nothing and the record that failed.
+    Loaddata {
+        /// Fixture files or names.
+        #[arg(required = true)]
+        fixtures: Vec<String>,
+    },
     /// Serves Lambda invocations (what the binary does with no command where
     /// AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -82,6 +101,10 @@ pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
         Some(Command::Check { database }) => check(site, database),
         Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
         Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
+        Some(Command::Dumpdata { labels, indent, output }) => {
+            with_site(site, |s| fixtures::dumpdata(s, &labels, indent, output.as_deref()))
+        }
+        Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
         Some(Command::Lambda) => serve_lambda(site),
     }
 }
