@@ -31,6 +31,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .model::<crm::models::contact::Entity>("crm.contact")
         .model::<crm::models::deal::Entity>("crm.deal")
         .model::<crm::models::note::Entity>("crm.note")
+        .initial_data("demo")
         .template_global("site_name", &site_name)
         .context_processor(|req, ctx| {
             // Display preferences live in cookies (see `crm::views::preferences`).

@@ -132,9 +132,17 @@ pub struct SiteBuilder {
     base_dir: std::path::PathBuf,
     migrations: Vec<Arc<dyn MigrationSet>>,
     models: Vec<Arc<dyn FixtureModel>>,
+    initial_data: Option<String>,
 }
 
 impl SiteBuilder {
+    /// A fixture `runserver` loads, after migrating, when it creates the default SQLite
+    /// database on a first run: a fresh checkout starts with something to look at.
+    pub fn initial_data(mut self, fixture: &str) -> Self {
+        self.initial_data = Some(fixture.to_owned());
+        self
+    }
+
     /// Registers a model (a sea-orm entity with an `id` primary key) as `app.model` for
     /// `dumpdata` and `loaddata`. Register parents before children, as fixtures load in order.
     pub fn model<E>(mut self, label: &str) -> Self
@@ -253,6 +261,7 @@ impl SiteBuilder {
                 database,
                 migrations: self.migrations,
                 models: self.models,
+                initial_data: self.initial_data,
                 settings,
                 resolver,
                 statics,
@@ -277,6 +286,7 @@ struct SiteInner {
     database: Database,
     migrations: Vec<Arc<dyn MigrationSet>>,
     models: Vec<Arc<dyn FixtureModel>>,
+    initial_data: Option<String>,
     settings: Settings,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
@@ -308,6 +318,7 @@ impl Site {
             base_dir: std::path::PathBuf::from("."),
             migrations: Vec::new(),
             models: Vec::new(),
+            initial_data: None,
         }
     }
 
@@ -406,6 +417,11 @@ impl Site {
     /// The models fixtures can hold, in registration order.
     pub fn models(&self) -> &[Arc<dyn FixtureModel>] {
         &self.inner.models
+    }
+
+    /// The fixture loaded when runserver creates the default database.
+    pub fn initial_data(&self) -> Option<&str> {
+        self.inner.initial_data.as_deref()
     }
 
     /// The apps' migrations, in the order they were registered.

@@ -105,6 +105,13 @@ wait_for_url() {
 }
 
 say "starting the servers on 127.0.0.1"
+# Both servers read the example CRM from one SQLite file, made here with the release binary
+# (`manage migrate`, `manage loaddata demo`), through connection pools of the same size.
+export DATABASE_URL="sqlite://$TMP/bench.sqlite3?mode=rwc"
+export DATABASE_POOL_SIZE="${BENCH_POOL_SIZE:-4}"
+DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" migrate >/dev/null
+DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" loaddata demo
+
 # runserver's request-log middleware writes one line per request to stderr: sent to /dev/null
 # during the load test, so the terminal is not the bottleneck (the write itself still happens).
 DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" ALLOWED_HOSTS=127.0.0.1 \
@@ -219,7 +226,7 @@ kill "$DJ_PID" "$AX_PID" 2>/dev/null || true
 # --- cold start ---------------------------------------------------------------------------------
 say "cold start: manage (DEBUG=false, ALLOWED_HOSTS='*') and lambda_hello under the Runtime API emulator"
 timeout 600 "$REL/coldstart" --runs "$COLD_RUNS" --path "$PAGE" \
-    --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' \
+    --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' --env "DATABASE_URL=$DATABASE_URL" \
     manage="$REL/manage" lambda_hello="$REL/lambda_hello" | tee "$TMP/cold.out"
 
 field() { awk -v n="$1" -v k="$2" '$1 == "SUMMARY" && $2 == "name=" n {for (i = 3; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$TMP/cold.out"; }

@@ -23,7 +23,7 @@ async fn cargo_lambda_bootstrap_serves_the_site_from_embedded_files() {
         ("SECRET_KEY", "a-production-like-secret-0123456789abcdef"),
         ("ALLOWED_HOSTS", "abc123.execute-api.us-east-1.amazonaws.com"),
     ];
-    let _function = spawn_lambda(&bin, &api.address(), &cmd_env);
+    let _function = spawn_lambda(&bin, &api.address(), &crate::with_demo_db(&cmd_env));
 
     let event = serde_json::json!({
         "version": "2.0",

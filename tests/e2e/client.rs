@@ -12,6 +12,7 @@ fn settings(debug: bool) -> Settings {
         "DEBUG" => Some(debug.to_string()),
         "SECRET_KEY" => Some("test-secret-key-that-is-long-enough-0123456789".into()),
         "ALLOWED_HOSTS" => Some("localhost,testserver".into()),
+        "DATABASE_URL" => Some(crate::demo_db().to_owned()),
         _ => None,
     };
     Settings::from_sources(Some(example_site::SETTINGS_TOML), env).unwrap()

@@ -659,7 +659,7 @@ struct Function {
 impl Function {
     async fn start(extra_env: &[(&str, &str)]) -> Function {
         let api = RuntimeApi::start().await;
-        let process = spawn_lambda(manage_bin(), &api.address(), extra_env);
+        let process = spawn_lambda(manage_bin(), &api.address(), &crate::with_demo_db(extra_env));
         Function { api, process }
     }
 
@@ -788,7 +788,7 @@ async fn every_payload_shape_answers_as_runserver_does() {
     // the path, so pages match runserver's at the root. (Stage prefixes: see below.)
     let env = [PRODUCTION[0], PRODUCTION[1], PRODUCTION[2], ("FORCE_SCRIPT_NAME", "")];
     let mut function = Function::start(&env).await;
-    let (_server, addr) = spawn_runserver(manage_bin(), &env);
+    let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&env));
 
     let dashboard = over_tcp(&addr, &Req::get("/", 200)).await;
     assert_eq!(dashboard.status, 200, "runserver's dashboard: {}", dashboard.text());

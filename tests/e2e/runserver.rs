@@ -12,7 +12,8 @@ const HOSTS: (&str, &str) = ("ALLOWED_HOSTS", "127.0.0.1,localhost");
 
 #[test]
 fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
-    let (mut server, addr) = spawn_runserver(manage_bin(), &[HOSTS, ("DATA_UPLOAD_MAX_MEMORY_SIZE", "1000")]);
+    let (mut server, addr) =
+        spawn_runserver(manage_bin(), &crate::with_demo_db(&[HOSTS, ("DATA_UPLOAD_MAX_MEMORY_SIZE", "1000")]));
 
     // Keep-alive: several requests on one connection.
     let mut conn = Connection::open(&addr).unwrap();

@@ -4,11 +4,20 @@ use djambda::http::StatusCode;
 use djambda::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashMap;
+
+use djambda::db::get_object_or_404;
+use djambda::db::sea_orm::prelude::Decimal;
+use djambda::db::sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
 use super::forms::ForecastForm;
-use super::models::{self, Company, Contact, Deal, Stage};
+use super::models::{Stage, company, contact, deal};
 
 /// Contacts per page on the contact list.
-const CONTACTS_PER_PAGE: usize = 5;
+const CONTACTS_PER_PAGE: u64 = 5;
 
 /// Formats cents as money: `1234567` → `$12,345.67`.
 pub fn money(cents: i64) -> String {
@@ -25,59 +34,76 @@ pub fn money(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", cents % 100)
 }
 
+/// Formats a decimal amount as money: `48500.5` → `$48,500.50`.
+pub fn money_decimal(amount: Decimal) -> String {
+    let cents = (amount * Decimal::from(100)).round();
+    money(cents.to_string().parse::<i64>().unwrap_or(0))
+}
+
+/// A company as the templates link to it.
+#[derive(Serialize)]
+struct CompanyRef {
+    slug: String,
+    name: String,
+}
+
+impl From<&company::Model> for CompanyRef {
+    fn from(c: &company::Model) -> Self {
+        CompanyRef { slug: c.slug.clone(), name: c.name.clone() }
+    }
+}
+
 /// A deal as the templates show it: its fields, formatted, and its company.
 #[derive(Serialize)]
 struct DealRow {
     id: i32,
-    title: &'static str,
+    title: String,
     stage: Stage,
     stage_label: &'static str,
     amount: String,
-    expected_close: &'static str,
-    company: Option<&'static Company>,
+    expected_close: String,
+    company: Option<CompanyRef>,
 }
 
-fn deal_row(deal: &'static Deal) -> DealRow {
+fn deal_row(deal: &deal::Model, company: Option<&company::Model>) -> DealRow {
     DealRow {
         id: deal.id,
-        title: deal.title,
+        title: deal.title.clone(),
         stage: deal.stage,
         stage_label: deal.stage.label(),
-        amount: money(deal.amount_cents),
-        expected_close: deal.expected_close,
-        company: models::company(deal.company_id),
+        amount: money_decimal(deal.amount),
+        expected_close: deal.expected_close.to_string(),
+        company: company.map(CompanyRef::from),
     }
 }
 
 /// A contact with its company, as the templates and the JSON API show it.
 #[derive(Serialize)]
 struct ContactRow {
-    id: i32,
-    first_name: &'static str,
-    last_name: &'static str,
-    title: &'static str,
-    email: &'static str,
-    phone: &'static str,
-    company_id: i32,
-    company: Option<&'static Company>,
+    #[serde(flatten)]
+    contact: contact::Model,
+    company: Option<CompanyRef>,
 }
 
-fn contact_row(c: &'static Contact) -> ContactRow {
-    ContactRow {
-        id: c.id,
-        first_name: c.first_name,
-        last_name: c.last_name,
-        title: c.title,
-        email: c.email,
-        phone: c.phone,
-        company_id: c.company_id,
-        company: models::company(c.company_id),
-    }
+/// The companies with these ids, by id.
+async fn companies_by_id(
+    db: &DatabaseConnection,
+    ids: impl Iterator<Item = i32>,
+) -> Result<HashMap<i32, company::Model>> {
+    let ids: Vec<i32> = ids.collect();
+    let rows = company::Entity::find().filter(company::Column::Id.is_in(ids)).all(db).await?;
+    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
 }
 
-fn matches(q: &str, fields: &[&str]) -> bool {
-    let q = q.to_lowercase();
-    fields.iter().any(|f| f.to_lowercase().contains(&q))
+async fn contact_rows(db: &DatabaseConnection, contacts: Vec<contact::Model>) -> Result<Vec<ContactRow>> {
+    let companies = companies_by_id(db, contacts.iter().map(|c| c.company_id)).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|contact| {
+            let company = companies.get(&contact.company_id).map(CompanyRef::from);
+            ContactRow { contact, company }
+        })
+        .collect())
 }
 
 /// The dashboard: counts, deals by stage and the open pipeline.
@@ -86,36 +112,47 @@ pub async fn dashboard(req: Request) -> Result<Response> {
     struct StageSummary {
         slug: &'static str,
         label: &'static str,
-        count: usize,
+        count: i64,
         amount: String,
     }
-    let deals = models::deals();
-    let (company_count, contact_count, deal_count) = models::counts();
+    let db = req.db().await?;
+    let company_count = company::Entity::find().count(&db).await?;
+    let contact_count = contact::Entity::find().count(&db).await?;
+    let per_stage: Vec<(Stage, i64, Option<Decimal>)> = deal::Entity::find()
+        .select_only()
+        .column(deal::Column::Stage)
+        .column_as(deal::Column::Id.count(), "n")
+        .column_as(deal::Column::Amount.sum(), "total")
+        .group_by(deal::Column::Stage)
+        .into_tuple()
+        .all(&db)
+        .await?;
+    let deal_count: i64 = per_stage.iter().map(|(_, n, _)| n).sum();
     let by_stage: Vec<StageSummary> = Stage::ALL
         .into_iter()
         .map(|stage| {
-            let in_stage: Vec<_> = deals.iter().filter(|d| d.stage == stage).collect();
-            StageSummary {
-                slug: stage.slug(),
-                label: stage.label(),
-                count: in_stage.len(),
-                amount: money(in_stage.iter().map(|d| d.amount_cents).sum()),
-            }
+            let (count, total) = per_stage
+                .iter()
+                .find(|(s, _, _)| *s == stage)
+                .map_or((0, Decimal::ZERO), |(_, n, t)| (*n, t.unwrap_or_default()));
+            StageSummary { slug: stage.slug(), label: stage.label(), count, amount: money_decimal(total) }
         })
         .collect();
-    let open_total = money(deals.iter().filter(|d| d.stage.is_open()).map(|d| d.amount_cents).sum());
-    let closing_soon: Vec<DealRow> = deals.iter().filter(|d| d.stage.is_open()).take(4).map(|d| deal_row(d)).collect();
+    let open_total =
+        money_decimal(per_stage.iter().filter(|(s, _, _)| s.is_open()).map(|(_, _, t)| t.unwrap_or_default()).sum());
+    let open: Vec<Stage> = Stage::ALL.into_iter().filter(|s| s.is_open()).collect();
+    let soon = deal::Entity::find()
+        .filter(deal::Column::Stage.is_in(open))
+        .order_by_asc(deal::Column::ExpectedClose)
+        .limit(4)
+        .find_also_related(company::Entity)
+        .all(&db)
+        .await?;
+    let closing_soon: Vec<DealRow> = soon.iter().map(|(d, c)| deal_row(d, c.as_ref())).collect();
     render(
         &req,
         "crm/dashboard.html",
-        context! {
-            company_count,
-            contact_count,
-            deal_count,
-            by_stage,
-            open_total,
-            closing_soon,
-        },
+        context! { company_count, contact_count, deal_count, by_stage, open_total, closing_soon },
     )
 }
 
@@ -136,64 +173,89 @@ pub struct ListQuery {
 /// Companies, searchable by name, industry and city.
 pub async fn company_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
     let q = params.q.trim().to_owned();
-    let companies: Vec<_> = models::companies()
-        .into_iter()
-        .filter(|c| q.is_empty() || matches(&q, &[c.name, c.industry, c.city]))
-        .collect();
+    let mut query = company::Entity::find().order_by_asc(company::Column::Name);
+    if !q.is_empty() {
+        query = query.filter(
+            Condition::any()
+                .add(company::Column::Name.contains(&q))
+                .add(company::Column::Industry.contains(&q))
+                .add(company::Column::City.contains(&q)),
+        );
+    }
+    let companies = query.all(&req.db().await?).await?;
     render(&req, "crm/company_list.html", context! { companies, q })
 }
 
 /// One company with its contacts and deals.
 pub async fn company_detail(req: Request, Path(slug): Path<String>) -> Result<Response> {
-    let company =
-        models::company_by_slug(&slug).ok_or_else(|| Error::not_found(format!("no company with slug `{slug}`")))?;
-    let contacts: Vec<_> = models::contacts().into_iter().filter(|c| c.company_id == company.id).collect();
-    let deals: Vec<DealRow> =
-        models::deals().into_iter().filter(|d| d.company_id == company.id).map(deal_row).collect();
+    let db = req.db().await?;
+    let company = get_object_or_404(company::Entity::find().filter(company::Column::Slug.eq(&slug)), &db).await?;
+    let contacts = company
+        .find_related(contact::Entity)
+        .order_by_asc(contact::Column::LastName)
+        .order_by_asc(contact::Column::FirstName)
+        .all(&db)
+        .await?;
+    let deals = company.find_related(deal::Entity).order_by_asc(deal::Column::ExpectedClose).all(&db).await?;
+    let deals: Vec<DealRow> = deals.iter().map(|d| deal_row(d, Some(&company))).collect();
     render(&req, "crm/company_detail.html", context! { company, contacts, deals })
 }
 
 /// Contacts, searchable and paginated (`?q=`, `?page=`).
 pub async fn contact_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
+    let db = req.db().await?;
     let q = params.q.trim().to_owned();
-    let all: Vec<ContactRow> = models::contacts()
-        .into_iter()
-        .filter(|c| q.is_empty() || matches(&q, &[c.first_name, c.last_name, c.email, c.title]))
-        .map(contact_row)
-        .collect();
-    let num_pages = all.len().div_ceil(CONTACTS_PER_PAGE).max(1);
+    let mut query =
+        contact::Entity::find().order_by_asc(contact::Column::LastName).order_by_asc(contact::Column::FirstName);
+    if !q.is_empty() {
+        query = query.filter(
+            Condition::any()
+                .add(contact::Column::FirstName.contains(&q))
+                .add(contact::Column::LastName.contains(&q))
+                .add(contact::Column::Email.contains(&q))
+                .add(contact::Column::Title.contains(&q)),
+        );
+    }
+    let pages = query.paginate(&db, CONTACTS_PER_PAGE);
+    let total = pages.num_items().await?;
+    let num_pages = pages.num_pages().await?.max(1);
     let page = match params.page.as_deref() {
         None | Some("") => 1,
         Some("last") => num_pages,
         Some(p) => p
-            .parse::<usize>()
+            .parse::<u64>()
             .ok()
             .filter(|n| (1..=num_pages).contains(n))
             .ok_or_else(|| Error::not_found(format!("Invalid page ({p}): that page contains no results")))?,
     };
-    let contacts: Vec<&ContactRow> = all.iter().skip((page - 1) * CONTACTS_PER_PAGE).take(CONTACTS_PER_PAGE).collect();
-    render(&req, "crm/contact_list.html", context! { contacts, q, page, num_pages, total: all.len() })
+    let contacts = contact_rows(&db, pages.fetch_page(page - 1).await?).await?;
+    render(&req, "crm/contact_list.html", context! { contacts, q, page, num_pages, total })
 }
 
 /// One contact.
 pub async fn contact_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
-    let contact = models::contact(pk).ok_or_else(|| Error::not_found(format!("no contact with id {pk}")))?;
-    let company = models::company(contact.company_id);
+    let db = req.db().await?;
+    let contact = get_object_or_404(contact::Entity::find_by_id(pk), &db).await?;
+    let company = contact.find_related(company::Entity).one(&db).await?;
     render(&req, "crm/contact_detail.html", context! { contact, company })
 }
 
 /// Every contact as a CSV download.
-pub async fn contact_export(_req: Request) -> Result<Response> {
+pub async fn contact_export(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    let contacts = contact::Entity::find().order_by_asc(contact::Column::LastName).all(&db).await?;
+    let rows = contact_rows(&db, contacts).await?;
     let mut csv = String::from("id,first_name,last_name,title,email,phone,company\n");
-    for c in models::contacts() {
-        let company = models::company(c.company_id).map_or("", |co| co.name);
+    for row in rows {
+        let c = &row.contact;
+        let company = row.company.as_ref().map_or("", |co| co.name.as_str());
         let fields = [
             c.id.to_string(),
-            c.first_name.into(),
-            c.last_name.into(),
-            c.title.into(),
-            c.email.into(),
-            c.phone.into(),
+            c.first_name.clone(),
+            c.last_name.clone(),
+            c.title.clone(),
+            c.email.clone(),
+            c.phone.clone(),
             company.into(),
         ];
         let quoted: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
@@ -210,16 +272,19 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
         None => None,
         Some(s) => Some(Stage::from_slug(s).ok_or_else(|| Error::bad_request(format!("unknown deal stage `{s}`")))?),
     };
-    let mut deals: Vec<&'static Deal> =
-        models::deals().into_iter().filter(|d| stage.is_none_or(|s| d.stage == s)).collect();
     let sort = params.sort.unwrap_or_else(|| "close".into());
-    match sort.as_str() {
-        "amount" => deals.sort_by_key(|d| d.amount_cents),
-        "-amount" => deals.sort_by_key(|d| std::cmp::Reverse(d.amount_cents)),
-        "close" => {}
-        other => return Err(Error::bad_request(format!("unknown ordering `{other}` (use amount, -amount or close)"))),
+    let mut query = deal::Entity::find();
+    if let Some(stage) = stage {
+        query = query.filter(deal::Column::Stage.eq(stage));
     }
-    let deals: Vec<DealRow> = deals.into_iter().map(deal_row).collect();
+    query = match sort.as_str() {
+        "amount" => query.order_by_asc(deal::Column::Amount),
+        "-amount" => query.order_by_desc(deal::Column::Amount),
+        "close" => query.order_by_asc(deal::Column::ExpectedClose),
+        other => return Err(Error::bad_request(format!("unknown ordering `{other}` (use amount, -amount or close)"))),
+    };
+    let rows = query.order_by_asc(deal::Column::Id).find_also_related(company::Entity).all(&req.db().await?).await?;
+    let deals: Vec<DealRow> = rows.iter().map(|(d, c)| deal_row(d, c.as_ref())).collect();
     #[derive(Serialize)]
     struct StageOption {
         slug: &'static str,
@@ -264,20 +329,25 @@ pub async fn api_contacts(req: Request) -> Result<Response> {
     #[derive(Serialize)]
     struct Item {
         #[serde(flatten)]
-        contact: &'static Contact,
+        contact: ContactRow,
         url: String,
     }
-    let items: Result<Vec<Item>> = models::contacts()
-        .into_iter()
-        .map(|contact| Ok(Item { contact, url: req.reverse("crm:contact-detail", &[&contact.id])? }))
-        .collect();
-    Response::json(&items?)
+    let db = req.db().await?;
+    let contacts = contact::Entity::find().order_by_asc(contact::Column::LastName).all(&db).await?;
+    let mut items = Vec::new();
+    for row in contact_rows(&db, contacts).await? {
+        let url = req.reverse("crm:contact-detail", &[&row.contact.id])?;
+        items.push(Item { contact: row, url });
+    }
+    Response::json(&items)
 }
 
 /// One contact as JSON.
-pub async fn api_contact(_req: Request, Path(pk): Path<i32>) -> Result<Response> {
-    let contact = models::contact(pk).ok_or_else(|| Error::not_found(format!("no contact with id {pk}")))?;
-    Response::json(&contact_row(contact))
+pub async fn api_contact(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+    let db = req.db().await?;
+    let contact = get_object_or_404(contact::Entity::find_by_id(pk), &db).await?;
+    let mut rows = contact_rows(&db, vec![contact]).await?;
+    Response::json(&rows.pop())
 }
 
 /// Checks a CSV of contacts (`first_name,last_name,email` per line, header optional) and says

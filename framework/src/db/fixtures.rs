@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::views::BoxFuture;
 
+/// One row as a fixture has it: the primary key and the other fields.
+pub type Record = (Value, Map<String, Value>);
+
 /// The future of [`FixtureModel::load`], borrowing the transaction.
 pub type LoadFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 
@@ -23,7 +26,7 @@ pub trait FixtureModel: Send + Sync {
     /// The database table.
     fn table(&self) -> &str;
     /// Every row as `(pk, fields)`.
-    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<(Value, Map<String, Value>)>, DbErr>>
+    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>
     where
         Self: 'a;
     /// Inserts one record (its fields with the primary key among them).
@@ -57,7 +60,7 @@ where
         self.entity.table_name()
     }
 
-    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<(Value, Map<String, Value>)>, DbErr>>
+    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>
     where
         Self: 'a,
     {
@@ -101,7 +104,7 @@ pub struct Loaded {
 
 /// Loads fixture records (already parsed) into the database in one transaction: all of them,
 /// or none and an error naming the record that failed and why.
-pub async fn load_records(
+pub(crate) async fn load_records(
     db: &DatabaseConnection,
     models: &[std::sync::Arc<dyn FixtureModel>],
     records: Vec<(String, Value)>,
@@ -178,4 +181,30 @@ pub async fn dump_records(
 
 fn labels(models: &[std::sync::Arc<dyn FixtureModel>]) -> String {
     models.iter().map(|m| m.label()).collect::<Vec<_>>().join(", ")
+}
+
+/// The bytes of a fixture: a file path, or a name (`demo`, `demo.json`) from the apps'
+/// fixtures folders.
+pub fn find_fixture(site: &crate::Site, name: &str) -> Result<Vec<u8>, String> {
+    if std::path::Path::new(name).is_file() {
+        return std::fs::read(name).map_err(|e| format!("could not read {name}: {e}"));
+    }
+    site.apps().iter().find_map(|app| app.fixture(name)).ok_or_else(|| format!("No fixture named '{name}' found."))
+}
+
+/// Loads fixtures by name or path, all in one transaction (Django's `loaddata`).
+pub async fn load_fixtures(site: &crate::Site, names: &[String]) -> Result<Loaded, String> {
+    let mut records = Vec::new();
+    for name in names {
+        let bytes = find_fixture(site, name)?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) => records.extend(items.into_iter().map(|r| (format!("fixture '{name}'"), r))),
+            Ok(_) => return Err(format!("Problem installing fixture '{name}': a fixture is a JSON list of records.")),
+            Err(e) => return Err(format!("Problem installing fixture '{name}': not valid JSON: {e}")),
+        }
+    }
+    let db = site.database().connection().await.map_err(|e| e.to_string())?;
+    load_records(&db, site.models(), records)
+        .await
+        .map_err(|e| format!("Problem installing fixtures (nothing was loaded): {e}"))
 }

@@ -72,3 +72,17 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
         Box::pin(async move { M::down(&db, Some(1)).await })
     }
 }
+
+/// Applies every pending migration of every app, in order; returns the `app.name`s applied.
+pub async fn apply_migrations(site: &crate::Site) -> Result<Vec<String>, String> {
+    let db = site.database().connection().await.map_err(|e| e.to_string())?;
+    let mut applied = Vec::new();
+    for set in site.migrations() {
+        for m in set.status(&db).await.map_err(|e| e.to_string())?.into_iter().filter(|m| !m.applied) {
+            let label = format!("{}.{}", set.app_label(), m.name);
+            set.apply_next(db.clone()).await.map_err(|e| format!("applying {label} failed: {e}"))?;
+            applied.push(label);
+        }
+    }
+    Ok(applied)
+}

@@ -12,8 +12,8 @@ use std::time::Duration;
 mod fixtures;
 mod migrations;
 
-pub use fixtures::{EntityFixture, FixtureModel, Loaded, dump_records, load_records};
-pub use migrations::{MigrationSet, MigrationState, SeaMigrations};
+pub use fixtures::{EntityFixture, FixtureModel, Loaded, Record, dump_records, find_fixture, load_fixtures};
+pub use migrations::{MigrationSet, MigrationState, SeaMigrations, apply_migrations};
 pub use sea_orm;
 use sea_orm::TransactionTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select};
@@ -26,6 +26,8 @@ use crate::error::{Error, ErrorKind, Result};
 /// The site's database: where it is and, once a request has needed it, the open pool.
 pub struct Database {
     url: String,
+    /// The SQLite file used when DATABASE_URL is not set.
+    default_file: Option<std::path::PathBuf>,
     pool_size: u32,
     timeout: Duration,
     pool: OnceCell<DatabaseConnection>,
@@ -41,9 +43,16 @@ impl Database {
     /// The database the settings describe (DATABASE_URL, or `db.sqlite3` in `base_dir`).
     /// Nothing is opened here: cold start touches no network.
     pub fn from_settings(settings: &Settings, base_dir: &std::path::Path) -> Self {
-        let default = || format!("sqlite://{}?mode=rwc", base_dir.join("db.sqlite3").display());
+        let (url, default_file) = match &settings.database_url {
+            Some(url) => (url.clone(), None),
+            None => {
+                let file = base_dir.join("db.sqlite3");
+                (format!("sqlite://{}?mode=rwc", file.display()), Some(file))
+            }
+        };
         Database {
-            url: settings.database_url.clone().unwrap_or_else(default),
+            url,
+            default_file,
             pool_size: settings.database_pool_size,
             timeout: settings.database_connect_timeout,
             pool: OnceCell::new(),
@@ -53,6 +62,11 @@ impl Database {
     /// The URL, with any password replaced by `***` (for messages and logs).
     pub fn display_url(&self) -> String {
         redact(&self.url)
+    }
+
+    /// The default SQLite file, when DATABASE_URL is not set.
+    pub fn default_file(&self) -> Option<&std::path::Path> {
+        self.default_file.as_deref()
     }
 
     /// The raw URL (for `dbshell` and the like).

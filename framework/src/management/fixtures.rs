@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::db::{dump_records, load_records};
+use crate::db::{dump_records, load_fixtures};
 use crate::site::Site;
 
 fn run<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
@@ -56,50 +56,13 @@ pub(crate) fn dumpdata(site: &Site, labels: &[String], indent: Option<usize>, ou
 
 /// `loaddata FIXTURE...`: files by path, or names looked up in the apps' fixtures folders.
 pub(crate) fn loaddata(site: &Site, names: &[String]) -> ExitCode {
-    let mut records = Vec::new();
-    for name in names {
-        let bytes = if Path::new(name).is_file() {
-            match std::fs::read(name) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("CommandError: could not read {name}: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        } else {
-            match site.apps().iter().find_map(|app| app.fixture(name)) {
-                Some(b) => b,
-                None => {
-                    eprintln!("CommandError: No fixture named '{name}' found.");
-                    return ExitCode::FAILURE;
-                }
-            }
-        };
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(serde_json::Value::Array(items)) => {
-                records.extend(items.into_iter().map(|r| (format!("fixture '{name}'"), r)))
-            }
-            Ok(_) => {
-                eprintln!("CommandError: Problem installing fixture '{name}': a fixture is a JSON list of records.");
-                return ExitCode::FAILURE;
-            }
-            Err(e) => {
-                eprintln!("CommandError: Problem installing fixture '{name}': not valid JSON: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    let result = run(async {
-        let db = site.database().connection().await.map_err(|e| e.to_string())?;
-        load_records(&db, site.models(), records).await
-    });
-    match result {
+    match run(load_fixtures(site, names)) {
         Ok(loaded) => {
             println!("Installed {} object(s) from {} fixture(s)", loaded.objects, names.len());
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("CommandError: Problem installing fixtures (nothing was loaded): {e}");
+            eprintln!("CommandError: {e}");
             ExitCode::FAILURE
         }
     }

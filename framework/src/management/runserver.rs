@@ -52,6 +52,10 @@ pub(crate) fn run(site: fn() -> Result<Site, ConfigError>, addrport: Option<&str
         }
     };
     rt.block_on(async move {
+        if let Err(e) = create_default_database(&site).await {
+            eprintln!("CommandError: {e}");
+            return ExitCode::FAILURE;
+        }
         let listener = match crate::server::bind(addr).await {
             Ok(l) => l,
             Err(msg) => {
@@ -79,6 +83,23 @@ pub(crate) fn run(site: fn() -> Result<Site, ConfigError>, addrport: Option<&str
             }
         }
     })
+}
+
+/// On a first run with no DATABASE_URL, creates the default SQLite file: migrations, then the
+/// site's initial data, saying so.
+async fn create_default_database(site: &Site) -> Result<(), String> {
+    let Some(file) = site.database().default_file() else { return Ok(()) };
+    if file.exists() || site.migrations().is_empty() {
+        return Ok(());
+    }
+    println!("No database yet: creating {} (set DATABASE_URL to use another database).", file.display());
+    let applied = crate::db::apply_migrations(site).await?;
+    println!("  Applied {} migration(s): {}", applied.len(), applied.join(", "));
+    if let Some(fixture) = site.initial_data() {
+        let loaded = crate::db::load_fixtures(site, &[fixture.to_owned()]).await?;
+        println!("  Installed {} object(s) from the '{fixture}' fixture (manage loaddata {fixture}).", loaded.objects);
+    }
+    Ok(())
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM.

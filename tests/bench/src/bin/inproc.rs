@@ -17,6 +17,7 @@ fn main() {
         "DEBUG" => Some("false".into()),
         "SECRET_KEY" => Some("inproc-bench-secret-0123456789abcdefghijklmnop".into()),
         "ALLOWED_HOSTS" => Some("127.0.0.1".into()),
+        "DATABASE_URL" => std::env::var("DATABASE_URL").ok(),
         _ => None,
     };
     let settings = djambda::Settings::from_sources(Some(example_site::SETTINGS_TOML), env).expect("settings");

@@ -121,35 +121,60 @@ fn render(tera: &Tera, template: &str, ctx: &Context) -> Response {
     }
 }
 
-async fn dashboard(State(tera): State<Arc<Tera>>, headers: HeaderMap) -> Response {
-    let mut ctx = page_context(&headers, "crm:dashboard");
-    match Context::from_serialize(&data::dashboard()) {
-        Ok(page) => ctx.extend(page),
-        Err(e) => {
-            eprintln!("could not build the dashboard's context: {e}");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    }
-    render(&tera, "crm/dashboard.html", &ctx)
+#[derive(Clone)]
+struct App {
+    tera: Arc<Tera>,
+    db: sea_orm::DatabaseConnection,
 }
 
-async fn contact_detail(State(tera): State<Arc<Tera>>, Path(pk): Path<i32>, headers: HeaderMap) -> Response {
-    let Some(contact) = example_site::crm::models::contact(pk) else {
-        return (StatusCode::NOT_FOUND, "no such contact").into_response();
+fn server_error(what: &str, e: impl std::fmt::Display) -> Response {
+    eprintln!("{what}: {e}");
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+async fn dashboard(State(app): State<App>, headers: HeaderMap) -> Response {
+    let mut ctx = page_context(&headers, "crm:dashboard");
+    let page = match data::dashboard(&app.db).await {
+        Ok(page) => page,
+        Err(e) => return server_error("could not query the dashboard", e),
+    };
+    match Context::from_serialize(&page) {
+        Ok(page) => ctx.extend(page),
+        Err(e) => return server_error("could not build the dashboard's context", e),
+    }
+    render(&app.tera, "crm/dashboard.html", &ctx)
+}
+
+async fn contact_detail(State(app): State<App>, Path(pk): Path<i32>, headers: HeaderMap) -> Response {
+    use example_site::crm::models::{company, contact};
+    use sea_orm::{EntityTrait, ModelTrait};
+    let contact = match contact::Entity::find_by_id(pk).one(&app.db).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such contact").into_response(),
+        Err(e) => return server_error("could not query the contact", e),
+    };
+    let company = match contact.find_related(company::Entity).one(&app.db).await {
+        Ok(c) => c,
+        Err(e) => return server_error("could not query the company", e),
     };
     let mut ctx = page_context(&headers, "crm:contact-detail");
-    ctx.insert("contact", contact);
-    ctx.insert("company", &example_site::crm::models::company(contact.company_id));
-    render(&tera, "crm/contact_detail.html", &ctx)
+    ctx.insert("contact", &contact);
+    ctx.insert("company", &company);
+    render(&app.tera, "crm/contact_detail.html", &ctx)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
-    let tera = Arc::new(engine()?);
-    let app = Router::new().route("/", get(dashboard)).route("/contacts/{pk}/", get(contact_detail)).with_state(tera);
+    let url = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL to the benchmark's database")?;
+    let pool_size = std::env::var("DATABASE_POOL_SIZE").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options.max_connections(pool_size).sqlx_logging(false);
+    let db = sea_orm::Database::connect(options).await?;
+    let app = App { tera: Arc::new(engine()?), db };
+    let router = Router::new().route("/", get(dashboard)).route("/contacts/{pk}/", get(contact_detail)).with_state(app);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}/", listener.local_addr()?);
-    axum::serve(listener, app).await?;
+    axum::serve(listener, router).await?;
     Ok(())
 }
