@@ -1,0 +1,307 @@
+//! Assembling a site: apps, settings, URL conf, templates, static files, middleware, database.
+
+use std::sync::Arc;
+
+use super::Site;
+use crate::assets::AssetDir;
+use crate::conf::{Settings, SettingsError};
+use crate::db::{Database, EntityFixture, FixtureModel, MigrationSet, SeaMigrations};
+use crate::http::Request;
+use crate::middleware::{self, Middleware};
+use crate::staticfiles::StaticFiles;
+use crate::templates::{ContextProcessor, Templates};
+use crate::urls::{Converter, Converters, Resolver, UrlConf, UrlConfError};
+
+/// An installed app (Django's `INSTALLED_APPS` entry): its own templates and static files.
+/// Its URLs are included from the root URL conf, as in Django.
+///
+/// ```ignore
+/// pub fn app() -> App {
+///     App::new("crm").templates(djambda::assets!("src/crm/templates")).static_files(djambda::assets!("src/crm/static"))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct App {
+    name: String,
+    templates: Option<AssetDir>,
+    static_files: Option<AssetDir>,
+    fixtures: Option<AssetDir>,
+}
+
+impl App {
+    /// An app called `name` (its URL namespace, by convention).
+    pub fn new(name: &str) -> Self {
+        App { name: name.to_owned(), templates: None, static_files: None, fixtures: None }
+    }
+
+    /// The app's template folder.
+    pub fn templates(mut self, dir: AssetDir) -> Self {
+        self.templates = Some(dir);
+        self
+    }
+
+    /// The app's static folder.
+    pub fn static_files(mut self, dir: AssetDir) -> Self {
+        self.static_files = Some(dir);
+        self
+    }
+
+    /// The app's fixtures folder: `manage loaddata demo` finds `demo.json` there.
+    pub fn fixtures(mut self, dir: AssetDir) -> Self {
+        self.fixtures = Some(dir);
+        self
+    }
+
+    /// The fixture file `name` (`demo` or `demo.json`) from the app's fixtures folder.
+    pub fn fixture(&self, name: &str) -> Option<Vec<u8>> {
+        let file = if name.ends_with(".json") { name.to_owned() } else { format!("{name}.json") };
+        self.fixtures.as_ref()?.get(&file).map(|a| a.data.into_owned())
+    }
+
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Why a site could not be assembled: every problem found, each saying how to fix it.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The settings are invalid.
+    Settings(SettingsError),
+    /// The URL conf has problems.
+    Urls(Vec<UrlConfError>),
+    /// A template does not parse.
+    Template(String),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::Settings(e) => e.fmt(f),
+            ConfigError::Urls(errors) => {
+                let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                write!(f, "the URL conf has {} problem(s): {}", errors.len(), list.join("; "))
+            }
+            ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl From<SettingsError> for ConfigError {
+    fn from(e: SettingsError) -> Self {
+        ConfigError::Settings(e)
+    }
+}
+
+/// Assembles a [`Site`].
+///
+/// ```
+/// use djambda::prelude::*;
+///
+/// async fn home(_req: Request) -> Result<Response> { Ok(Response::text("hello")) }
+///
+/// let site = Site::builder()
+///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+///     .urls(UrlConf::new().path("", home, "home"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(site.reverse("home", &[]).unwrap(), "/");
+/// ```
+#[must_use]
+pub struct SiteBuilder {
+    settings: Option<Settings>,
+    urls: UrlConf,
+    apps: Vec<App>,
+    templates: Vec<AssetDir>,
+    static_files: Vec<AssetDir>,
+    converters: Converters,
+    middleware: Vec<Arc<dyn Middleware>>,
+    processors: Vec<ContextProcessor>,
+    globals: tera::Context,
+    base_dir: std::path::PathBuf,
+    migrations: Vec<Arc<dyn MigrationSet>>,
+    models: Vec<Arc<dyn FixtureModel>>,
+    initial_data: Option<String>,
+}
+
+impl SiteBuilder {
+    pub(super) fn new() -> Self {
+        SiteBuilder {
+            settings: None,
+            urls: UrlConf::new(),
+            apps: Vec::new(),
+            templates: Vec::new(),
+            static_files: Vec::new(),
+            converters: Converters::default(),
+            middleware: Vec::new(),
+            processors: Vec::new(),
+            globals: tera::Context::new(),
+            base_dir: std::path::PathBuf::from("."),
+            migrations: Vec::new(),
+            models: Vec::new(),
+            initial_data: None,
+        }
+    }
+
+    /// A fixture `runserver` loads, after migrating, when it creates the default SQLite
+    /// database on a first run: a fresh checkout starts with something to look at.
+    pub fn initial_data(mut self, fixture: &str) -> Self {
+        self.initial_data = Some(fixture.to_owned());
+        self
+    }
+
+    /// Registers a model (a sea-orm entity with an `id` primary key) as `app.model` for
+    /// `dumpdata` and `loaddata`. Register parents before children, as fixtures load in order.
+    pub fn model<E>(mut self, label: &str) -> Self
+    where
+        EntityFixture<E>: FixtureModel + 'static,
+        E: sea_orm::EntityTrait,
+    {
+        self.models.push(Arc::new(EntityFixture::<E>::new(label)));
+        self
+    }
+
+    /// Registers an app's migrations (a sea-orm-migration `Migrator`) for `manage migrate`.
+    pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self, app_label: &str) -> Self {
+        self.migrations.push(Arc::new(SeaMigrations::<M>::new(app_label)));
+        self
+    }
+
+    /// The site's own folder (Django's `BASE_DIR`): where the default SQLite database
+    /// `db.sqlite3` lives. Defaults to the current directory.
+    pub fn base_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.base_dir = dir.into();
+        self
+    }
+
+    /// The settings (default: [`Settings::load`] with no `settings.toml`).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The root URL conf.
+    pub fn urls(mut self, urls: UrlConf) -> Self {
+        self.urls = urls;
+        self
+    }
+
+    /// Installs an app (its templates and static files).
+    pub fn app(mut self, app: App) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// Adds a site-level template folder; these come before apps' folders, so the site can
+    /// override any app or framework template.
+    pub fn templates(mut self, dir: AssetDir) -> Self {
+        self.templates.push(dir);
+        self
+    }
+
+    /// Adds a site-level static folder.
+    pub fn static_files(mut self, dir: AssetDir) -> Self {
+        self.static_files.push(dir);
+        self
+    }
+
+    /// Registers a path converter for `<name:…>` (Django's `register_converter`).
+    pub fn converter(mut self, name: &str, converter: impl Converter) -> Self {
+        self.converters.register(name, converter);
+        self
+    }
+
+    /// Appends a middleware after the built-in ones (request logging, common headers and
+    /// APPEND_SLASH, ALLOWED_HOSTS, body size limit).
+    pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
+        self.middleware.push(middleware);
+        self
+    }
+
+    /// Adds a context processor, run for every [`render`](crate::shortcuts::render).
+    pub fn context_processor(mut self, f: impl Fn(&Request, &mut tera::Context) + Send + Sync + 'static) -> Self {
+        self.processors.push(Arc::new(f));
+        self
+    }
+
+    /// A value every template sees, set once (a company name from the settings, say): cheaper
+    /// than a context processor for what does not depend on the request.
+    pub fn template_global<T: serde::Serialize + ?Sized>(mut self, name: &'static str, value: &T) -> Self {
+        self.globals.insert(name, value);
+        self
+    }
+
+    /// Checks everything and assembles the site; nothing here touches the network.
+    pub fn build(self) -> Result<Site, ConfigError> {
+        let settings = match self.settings {
+            Some(s) => s,
+            None => Settings::load(None)?,
+        };
+        let resolver = Arc::new(Resolver::build(self.urls, &self.converters).map_err(ConfigError::Urls)?);
+
+        let mut static_dirs = self.static_files;
+        static_dirs.extend(self.apps.iter().filter_map(|a| a.static_files));
+        static_dirs.push(AssetDir::of::<FrameworkStatic>());
+        let statics = Arc::new(StaticFiles::new(static_dirs, &settings.static_url, !cfg!(debug_assertions)));
+
+        let mut template_dirs = self.templates;
+        template_dirs.extend(self.apps.iter().filter_map(|a| a.templates));
+        template_dirs.push(AssetDir::of::<FrameworkTemplates>());
+        let mut globals = self.globals;
+        globals.insert("debug", &settings.debug);
+        globals.insert("STATIC_URL", &settings.static_url);
+        let templates =
+            Templates::new(globals, template_dirs, resolver.clone(), statics.clone(), cfg!(debug_assertions))
+                .map_err(|e| ConfigError::Template(e.to_string()))?;
+
+        let mut chain: Vec<Arc<dyn Middleware>> = vec![
+            Arc::new(middleware::RequestLog),
+            Arc::new(middleware::CommonMiddleware),
+            Arc::new(middleware::AllowedHosts),
+            Arc::new(middleware::BodySizeLimit),
+        ];
+        chain.extend(self.middleware);
+
+        let database = Database::from_settings(&settings, &self.base_dir);
+        Ok(Site {
+            inner: Arc::new(SiteInner {
+                database,
+                migrations: self.migrations,
+                models: self.models,
+                initial_data: self.initial_data,
+                settings,
+                resolver,
+                statics,
+                templates,
+                middleware: chain,
+                processors: self.processors,
+                apps: self.apps,
+            }),
+        })
+    }
+}
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "templates"]
+struct FrameworkTemplates;
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "static"]
+struct FrameworkStatic;
+
+pub(super) struct SiteInner {
+    pub(super) database: Database,
+    pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
+    pub(super) models: Vec<Arc<dyn FixtureModel>>,
+    pub(super) initial_data: Option<String>,
+    pub(super) settings: Settings,
+    pub(super) resolver: Arc<Resolver>,
+    pub(super) statics: Arc<StaticFiles>,
+    pub(super) templates: Templates,
+    pub(super) middleware: Vec<Arc<dyn Middleware>>,
+    pub(super) processors: Vec<ContextProcessor>,
+    pub(super) apps: Vec<App>,
+}
