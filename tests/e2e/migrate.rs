@@ -73,6 +73,7 @@ fn migrate_and_fixtures_on_postgres() {
     let url = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
     migrate_cycle(&url);
     fixtures_round_trip(&url);
+    assert!(dbshell_answers(&url, "SELECT 40 + 2;").contains("42"));
 }
 
 #[test]
@@ -81,6 +82,7 @@ fn migrate_and_fixtures_on_mysql() {
     let url = std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL");
     migrate_cycle(&url);
     fixtures_round_trip(&url);
+    assert!(dbshell_answers(&url, "SELECT 40 + 2;").contains("42"));
 }
 
 /// loaddata demo, dumpdata, and a reload of the dump giving the same dump; a bad fixture loads
@@ -135,4 +137,46 @@ fn loaddata_and_dumpdata_on_sqlite() {
     std::fs::create_dir_all(&dir).unwrap();
     fixtures_round_trip(&format!("sqlite://{}?mode=rwc", dir.join("db.sqlite3").display()));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What the database's own client prints for `sql` typed into `manage dbshell`.
+fn dbshell_answers(url: &str, sql: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(manage_bin())
+        .arg("dbshell")
+        .env("DATABASE_URL", url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "dbshell: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn dbshell_opens_the_databases_own_client() {
+    use std::io::Write;
+    let mut child = Command::new(manage_bin())
+        .arg("dbshell")
+        .env("DATABASE_URL", crate::demo_db())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"SELECT COUNT(*) FROM company;\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let have_sqlite3 = Command::new("sqlite3").arg("-version").output().is_ok();
+    if have_sqlite3 {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5", "sqlite3 opened the demo database");
+    } else {
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("You appear not to have the 'sqlite3' program installed")
+        );
+    }
 }

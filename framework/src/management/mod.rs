@@ -10,6 +10,7 @@
 //! }
 //! ```
 
+mod dbshell;
 mod fixtures;
 mod migrate;
 mod runserver;
@@ -72,6 +73,8 @@ enum Command {
         #[arg(required = true)]
         fixtures: Vec<String>,
     },
+    /// Opens the database's own shell (sqlite3, psql or mysql) with the settings' connection.
+    Dbshell,
     /// Serves Lambda invocations (what the binary does with no command where
     /// AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -105,6 +108,7 @@ pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
             with_site(site, |s| fixtures::dumpdata(s, &labels, indent, output.as_deref()))
         }
         Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
+        Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
         Some(Command::Lambda) => serve_lambda(site),
     }
 }

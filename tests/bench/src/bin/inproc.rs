@@ -22,11 +22,11 @@ fn main() {
     };
     let settings = djambda::Settings::from_sources(Some(example_site::SETTINGS_TOML), env).expect("settings");
     let site = example_site::site_with_settings(settings).expect("site");
-    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let request = || http::Request::get(path.as_str()).header("host", "127.0.0.1").body(Bytes::new()).expect("request");
 
-    let status = rt.block_on(site.handle(request())).status();
-    assert_eq!(status, 200, "{path} must answer 200 for a meaningful figure");
+    let first = rt.block_on(site.handle(request()));
+    assert_eq!(first.status(), 200, "{path} must answer 200 for a meaningful figure: {:?}", first.body());
 
     // Silence the per-request log line for this measurement: stderr to /dev/null is still a
     // write per request, which is part of what is measured (runserver logs every request).
