@@ -179,7 +179,7 @@ impl ProxyPort {
 mod note {
     use djambda::db::sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
     #[sea_orm(table_name = "djambda_test_note")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -237,5 +237,64 @@ async fn get_object_or_404_and_get_list_or_404_on_sqlite() {
     assert_eq!(missing.status(), 404);
     assert_eq!(c.get("/notes/?q=pilot").await.text(), "1");
     assert_eq!(c.get("/notes/?q=invoice").await.status(), 404, "an empty list is a 404");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn list_and_detail_views_paginate_and_404_like_django() {
+    use djambda::db::sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Schema, Set};
+    use djambda::views::{DetailView, ListView};
+    let dir = std::env::temp_dir().join(format!("djambda-generic-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("generic.sqlite3").display());
+    let env = move |name: &str| match name {
+        "DEBUG" => Some("false".into()),
+        "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
+        "ALLOWED_HOSTS" => Some("localhost".into()),
+        "DATABASE_URL" => Some(url.clone()),
+        _ => None,
+    };
+    let list = ListView::<note::Entity>::new("notes").paginate_by(5).queryset(|req| {
+        let q = req.query().get("q").unwrap_or("").to_owned();
+        Ok(note::Entity::find().filter(note::Column::Body.contains(&q)).order_by_asc(note::Column::Id))
+    });
+    let urls = UrlConf::new()
+        .path("notes/", list.as_view(), "note-list")
+        .path("all/", ListView::<note::Entity>::new("notes").as_view(), "all-notes")
+        .path("notes/<int:pk>/", DetailView::<note::Entity>::new("notes").as_view(), "note-detail")
+        .path(
+            "by-body/<slug:slug>/",
+            DetailView::<note::Entity>::new("notes").slug_field(note::Column::Body).as_view(),
+            "by-body",
+        );
+    let site = Site::builder()
+        .settings(Settings::from_sources(None, env).unwrap())
+        .urls(urls)
+        .templates(djambda::assets!("../tests/e2e/fixtures/generic"))
+        .build()
+        .unwrap();
+    let db = site.database().connection().await.unwrap();
+    let schema = Schema::new(db.get_database_backend());
+    db.execute(&schema.create_table_from_entity(note::Entity).if_not_exists().to_owned()).await.unwrap();
+    for i in 1..=12 {
+        note::ActiveModel { body: Set(format!("n{i}")), ..Default::default() }.insert(&db).await.unwrap();
+    }
+
+    let mut c = Client::new(site);
+    assert_eq!(c.get("/notes/").await.text().trim(), "[n1][n2][n3][n4][n5]|5|1/3/12/next=2");
+    assert_eq!(c.get("/notes/?page=3").await.text().trim(), "[n11][n12]|2|3/3/12");
+    assert_eq!(c.get("/notes/?page=last").await.text().trim(), "[n11][n12]|2|3/3/12");
+    assert_eq!(c.get("/notes/?page=4").await.status(), 404, "past the last page");
+    assert_eq!(c.get("/notes/?page=two").await.status(), 404, "not a number");
+    assert_eq!(
+        c.get("/notes/?q=n1").await.text().trim(),
+        "[n1][n10][n11][n12]|4|all",
+        "the queryset hook filters; one page is not paginated"
+    );
+    assert_eq!(c.get("/all/").await.text().trim().split('|').nth(1), Some("12"));
+    assert_eq!(c.get("/notes/7/").await.text().trim(), "7:n7");
+    assert_eq!(c.get("/notes/99/").await.status(), 404);
+    assert_eq!(c.get("/by-body/n12/").await.text().trim(), "12:n12");
+    assert_eq!(c.get("/by-body/nope/").await.status(), 404);
     let _ = std::fs::remove_dir_all(&dir);
 }

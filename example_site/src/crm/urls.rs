@@ -9,7 +9,7 @@ use super::views;
 pub fn urlpatterns() -> UrlConf {
     UrlConf::app("crm")
         .path("", get(views::dashboard), "dashboard")
-        .path("companies/", get(views::company_list), "company-list")
+        .path("companies/", views::company_list().as_view(), "company-list")
         .path("companies/<slug:slug>/", get(views::company_detail), "company-detail")
         .path("contacts/", get(views::contact_list), "contact-list")
         .path("contacts/export.csv", get(views::contact_export), "contact-export")

@@ -2,6 +2,7 @@
 
 use djambda::http::StatusCode;
 use djambda::prelude::*;
+use djambda::views::ListView;
 use serde::{Deserialize, Serialize};
 
 use std::collections::HashMap;
@@ -170,20 +171,24 @@ pub struct ListQuery {
     pub sort: Option<String>,
 }
 
-/// Companies, searchable by name, industry and city.
-pub async fn company_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
-    let q = params.q.trim().to_owned();
-    let mut query = company::Entity::find().order_by_asc(company::Column::Name);
-    if !q.is_empty() {
-        query = query.filter(
-            Condition::any()
-                .add(company::Column::Name.contains(&q))
-                .add(company::Column::Industry.contains(&q))
-                .add(company::Column::City.contains(&q)),
-        );
-    }
-    let companies = query.all(&req.db().await?).await?;
-    render(&req, "crm/company_list.html", context! { companies, q })
+/// Companies, searchable by name, industry and city (`?q=`), 20 to a page: Django's ListView.
+pub fn company_list() -> ListView<company::Entity> {
+    ListView::new("crm")
+        .paginate_by(20)
+        .queryset(|req| {
+            let q = req.query().get("q").unwrap_or("").trim().to_owned();
+            let mut query = company::Entity::find().order_by_asc(company::Column::Name);
+            if !q.is_empty() {
+                query = query.filter(
+                    Condition::any()
+                        .add(company::Column::Name.contains(&q))
+                        .add(company::Column::Industry.contains(&q))
+                        .add(company::Column::City.contains(&q)),
+                );
+            }
+            Ok(query)
+        })
+        .extra_context(|req, ctx| ctx.insert("q", req.query().get("q").unwrap_or("").trim()))
 }
 
 /// One company with its contacts and deals.
