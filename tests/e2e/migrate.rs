@@ -180,3 +180,16 @@ fn dbshell_opens_the_databases_own_client() {
         );
     }
 }
+
+#[test]
+fn site_commands_are_listed_and_run() {
+    let help = Command::new(manage_bin()).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("pipeline_report"), "--help lists the site's own command");
+    let report = stdout(&manage(crate::demo_db(), &["pipeline_report"]));
+    assert!(report.contains("Negotiation") && report.contains("Open pipeline: $176,200.00"), "{report}");
+    let won = stdout(&manage(crate::demo_db(), &["pipeline_report", "--stage", "won"]));
+    assert!(won.starts_with("Won deals (1):") && won.contains("Warehouse scanners"), "{won}");
+    let bad = manage(crate::demo_db(), &["pipeline_report", "--stage", "maybe"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown stage `maybe`"));
+}

@@ -1,5 +1,6 @@
 //! The CRM app: companies, contacts and deals.
 
+pub mod commands;
 pub mod forms;
 pub mod models;
 pub mod urls;

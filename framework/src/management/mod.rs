@@ -17,7 +17,11 @@ mod runserver;
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
+
+use crate::views::BoxFuture;
 
 use crate::site::{ConfigError, Site};
 
@@ -83,33 +87,129 @@ enum Command {
 /// Runs the command line for the site `site` builds. With no command and
 /// `AWS_LAMBDA_RUNTIME_API` set, serves Lambda invocations instead.
 pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
-    let no_args = std::env::args_os().len() <= 1;
-    if no_args && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-        return serve_lambda(site);
+    Manage::new(site).run()
+}
+
+/// What a site's own command runs: it gets the site and its parsed arguments.
+pub type CommandFn = Arc<dyn Fn(Site, clap::ArgMatches) -> BoxFuture<crate::Result<()>> + Send + Sync>;
+
+/// A site's own management command (Django's `app/management/commands/*.py`): a clap command
+/// and what it does.
+///
+/// ```no_run
+/// use djambda::management::{Manage, SiteCommand};
+/// # fn site() -> Result<djambda::Site, djambda::ConfigError> { unimplemented!() }
+///
+/// let hello = SiteCommand::new(clap::Command::new("hello").about("Says hello"), |_site, _args| {
+///     Box::pin(async move {
+///         println!("hello");
+///         Ok(())
+///     })
+/// });
+/// let code = Manage::new(site).command(hello).run();
+/// ```
+pub struct SiteCommand {
+    cli: clap::Command,
+    run: CommandFn,
+}
+
+impl SiteCommand {
+    /// A command described by `cli` (its name, help and arguments) that runs `run`.
+    pub fn new(
+        cli: clap::Command,
+        run: impl Fn(Site, clap::ArgMatches) -> BoxFuture<crate::Result<()>> + Send + Sync + 'static,
+    ) -> Self {
+        SiteCommand { cli, run: Arc::new(run) }
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+}
+
+/// The `manage` program: djambda's commands plus the site's own.
+pub struct Manage {
+    site: fn() -> Result<Site, ConfigError>,
+    commands: Vec<SiteCommand>,
+}
+
+impl Manage {
+    /// The command line for the site `site` builds.
+    pub fn new(site: fn() -> Result<Site, ConfigError>) -> Self {
+        Manage { site, commands: Vec::new() }
+    }
+
+    /// Adds a site command; `--help` lists it with the built-in ones.
+    pub fn command(mut self, command: SiteCommand) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    /// Parses the arguments and runs the command (or serves Lambda invocations when run with
+    /// no command where `AWS_LAMBDA_RUNTIME_API` is set).
+    pub fn run(self) -> ExitCode {
+        let site = self.site;
+        let no_args = std::env::args_os().len() <= 1;
+        if no_args && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            return serve_lambda(site);
+        }
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        for c in &self.commands {
+            cli = cli.subcommand(c.cli.clone());
+        }
+        let matches = match cli.clone().try_get_matches() {
+            Ok(m) => m,
+            Err(e) => {
+                // clap prints help and version to stdout with exit 0, and usage errors with exit 2.
+                let _ = e.print();
+                return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            }
+        };
+        if let Some((name, args)) = matches.subcommand()
+            && let Some(custom) = self.commands.iter().find(|c| c.cli.get_name() == name)
+        {
+            return run_site_command(site, &custom.run, args.clone());
+        }
+        let parsed = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+        };
+        match parsed.command {
+            None => {
+                let _ = cli.print_help();
+                ExitCode::SUCCESS
+            }
+            Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
+            Some(Command::Check { database }) => check(site, database),
+            Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
+            Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
+            Some(Command::Dumpdata { labels, indent, output }) => {
+                with_site(site, |s| fixtures::dumpdata(s, &labels, indent, output.as_deref()))
+            }
+            Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
+            Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
+            Some(Command::Lambda) => serve_lambda(site),
+        }
+    }
+}
+
+fn run_site_command(site: fn() -> Result<Site, ConfigError>, run: &CommandFn, args: clap::ArgMatches) -> ExitCode {
+    let site = match load(site) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
         Err(e) => {
-            // clap prints help and version to stdout with exit 0, and usage errors with exit 2.
-            let _ = e.print();
-            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    match cli.command {
-        None => {
-            let _ = <Cli as clap::CommandFactory>::command().print_help();
-            ExitCode::SUCCESS
+    match rt.block_on(run(site, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            ExitCode::FAILURE
         }
-        Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
-        Some(Command::Check { database }) => check(site, database),
-        Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
-        Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
-        Some(Command::Dumpdata { labels, indent, output }) => {
-            with_site(site, |s| fixtures::dumpdata(s, &labels, indent, output.as_deref()))
-        }
-        Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
-        Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
-        Some(Command::Lambda) => serve_lambda(site),
     }
 }
 
