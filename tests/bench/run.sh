@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # djambda's benchmark: prints figures, asserts nothing (targets belong here, not in timed tests).
 #
-#   bash tests/bench/run.sh
+#   bash tests/bench/run.sh                      # the example CRM's dashboard
+#   BENCH_SITE=fortunes bash tests/bench/run.sh  # the TechEmpower fortunes test
 #
 # Warm: requests per second and latency of one template-rendered page of the example site (the
 # dashboard, GET /) through `manage runserver`, side by side with `axum_ref`, a hand-written
@@ -28,7 +29,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-PAGE="${BENCH_PAGE:-/}"
+# BENCH_SITE picks the pair: `crm` (the example CRM's dashboard, `manage` vs `axum_ref`) or
+# `fortunes` (the TechEmpower fortunes test, `fortunes` vs `fortunes_axum`).
+SITE="${BENCH_SITE:-crm}"
+case "$SITE" in
+    crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/ ;;
+    fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes ;;
+    *) echo "BENCH_SITE must be crm or fortunes" >&2; exit 2 ;;
+esac
+PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
@@ -75,7 +84,7 @@ if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
     say "building release binaries (cargo build --release -p example_site -p bench)"
     cargo build --release -p example_site -p bench
 fi
-for bin in manage axum_ref lambda_hello coldstart; do
+for bin in "$DJ_BIN" "$REF_BIN" lambda_hello coldstart; do
     [[ -x "$REL/$bin" ]] || { echo "missing $REL/$bin: build first" >&2; exit 1; }
 done
 
@@ -105,20 +114,24 @@ wait_for_url() {
 }
 
 say "starting the servers on 127.0.0.1"
-# Both servers read the example CRM from one SQLite file, made here with the release binary
-# (`manage migrate`, `manage loaddata demo`), through connection pools of the same size.
+# Both servers read one SQLite file, made here with the release binary (`manage migrate` and
+# `manage loaddata demo`, or `fortunes init`), through connection pools of the same size.
 export DATABASE_URL="sqlite://$TMP/bench.sqlite3?mode=rwc"
 export DATABASE_POOL_SIZE="${BENCH_POOL_SIZE:-4}"
-DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" migrate >/dev/null
-DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" loaddata demo
+if [[ "$SITE" == crm ]]; then
+    DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" migrate >/dev/null
+    DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/manage" loaddata demo
+else
+    DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" "$REL/fortunes" init
+fi
 
 # runserver's request-log middleware writes one line per request to stderr: sent to /dev/null
 # during the load test, so the terminal is not the bottleneck (the write itself still happens).
 DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" ALLOWED_HOSTS=127.0.0.1 \
-    "$REL/manage" runserver 127.0.0.1:0 >"$TMP/djambda.out" 2>/dev/null &
+    "$REL/$DJ_BIN" runserver 127.0.0.1:0 >"$TMP/djambda.out" 2>/dev/null &
 DJ_PID=$!
 PIDS+=("$DJ_PID")
-"$REL/axum_ref" 127.0.0.1:0 >"$TMP/axum.out" 2>"$TMP/axum.err" &
+"$REL/$REF_BIN" 127.0.0.1:0 >"$TMP/axum.out" 2>"$TMP/axum.err" &
 AX_PID=$!
 PIDS+=("$AX_PID")
 DJ_URL="$(wait_for_url "$TMP/djambda.out" "$DJ_PID")"
@@ -227,7 +240,7 @@ kill "$DJ_PID" "$AX_PID" 2>/dev/null || true
 say "cold start: manage (DEBUG=false, ALLOWED_HOSTS='*') and lambda_hello under the Runtime API emulator"
 timeout 600 "$REL/coldstart" --runs "$COLD_RUNS" --path "$PAGE" \
     --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' --env "DATABASE_URL=$DATABASE_URL" \
-    manage="$REL/manage" lambda_hello="$REL/lambda_hello" | tee "$TMP/cold.out"
+    manage="$REL/$DJ_BIN" lambda_hello="$REL/lambda_hello" | tee "$TMP/cold.out"
 
 field() { awk -v n="$1" -v k="$2" '$1 == "SUMMARY" && $2 == "name=" n {for (i = 3; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$TMP/cold.out"; }
 M_INIT="$(field manage init_ms)"
@@ -255,7 +268,7 @@ printf '  every round (req/s p50_ms p99_ms cpu_us/req): djambda [%s]  axum [%s]\
 printf 'cold start under the Runtime API emulator, median of %s runs:\n' "$COLD_RUNS"
 printf '  %-26s %10s %12s %12s %12s %12s\n' function "init ms" "1st inv ms" "total ms" "peak RSS" "binary"
 printf '  %-26s %10.2f %12.2f %12.2f %12s %12s\n' "manage (djambda site)" "$M_INIT" "$M_FIRST" "$M_TOTAL" \
-    "$(awk -v k="$M_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of manage)")"
+    "$(awk -v k="$M_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of "$DJ_BIN")")"
 printf '  %-26s %10.2f %12.2f %12.2f %12s %12s\n' "lambda_hello (bare)" "$H_INIT" "$H_FIRST" "$H_TOTAL" \
     "$(awk -v k="$H_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of lambda_hello)")"
 INIT_RATIO="$(ratio "$M_INIT" "$H_INIT")"
@@ -263,9 +276,11 @@ TOTAL_RATIO="$(ratio "$M_TOTAL" "$H_TOTAL")"
 aim15() { awk -v r="$1" 'BEGIN {print (r <= 1.5) ? "met" : "missed"}'; }
 printf '  cold start manage / hello: init %s× (aim ≤ 1.5×: %s), init + first invocation %s× (aim ≤ 1.5×: %s)\n' \
     "$INIT_RATIO" "$(aim15 "$INIT_RATIO")" "$TOTAL_RATIO" "$(aim15 "$TOTAL_RATIO")"
-printf 'binary sizes: manage %s bytes, lambda_hello %s bytes, axum_ref %s bytes\n' \
-    "$(size_of manage)" "$(size_of lambda_hello)" "$(size_of axum_ref)"
+printf 'binary sizes: %s %s bytes, lambda_hello %s bytes, %s %s bytes\n' \
+    "$DJ_BIN" "$(size_of "$DJ_BIN")" "$(size_of lambda_hello)" "$REF_BIN" "$(size_of "$REF_BIN")"
 
 echo
 echo "== in-process: the whole request path without sockets (Site::handle, one thread)"
-"$REL/inproc" "$PAGE" 20000 2>/dev/null
+if [[ "$SITE" == crm ]]; then
+    "$REL/inproc" "$PAGE" 20000 2>/dev/null
+fi
