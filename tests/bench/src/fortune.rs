@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Schema};
 use serde::Serialize;
 
 /// The `fortune` table.
-pub mod fortune {
+pub mod table {
     use sea_orm::entity::prelude::*;
     use serde::Serialize;
 
@@ -57,13 +57,13 @@ pub struct Row {
 /// Creates and fills the table if it is not there yet.
 pub async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
     let schema = Schema::new(db.get_database_backend());
-    db.execute(&schema.create_table_from_entity(fortune::Entity).if_not_exists().to_owned()).await?;
-    if fortune::Entity::find().one(db).await?.is_none() {
-        let rows = ROWS.iter().map(|(id, message)| fortune::ActiveModel {
+    db.execute(&schema.create_table_from_entity(table::Entity).if_not_exists().to_owned()).await?;
+    if table::Entity::find().one(db).await?.is_none() {
+        let rows = ROWS.iter().map(|(id, message)| table::ActiveModel {
             id: sea_orm::Set(*id),
             message: sea_orm::Set((*message).to_owned()),
         });
-        fortune::Entity::insert_many(rows).exec(db).await?;
+        table::Entity::insert_many(rows).exec(db).await?;
     }
     Ok(())
 }
@@ -71,7 +71,7 @@ pub async fn create(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// Every fortune plus the one added at request time, sorted by message.
 pub async fn rows(db: &DatabaseConnection) -> Result<Vec<Row>, DbErr> {
     let mut rows: Vec<Row> =
-        fortune::Entity::find().all(db).await?.into_iter().map(|f| Row { id: f.id, message: f.message }).collect();
+        table::Entity::find().all(db).await?.into_iter().map(|f| Row { id: f.id, message: f.message }).collect();
     rows.push(Row { id: 0, message: "Additional fortune added at request time.".into() });
     rows.sort_by(|a, b| a.message.cmp(&b.message));
     Ok(rows)
