@@ -50,8 +50,10 @@ async fn count_view(req: Request) -> Result<Response> {
     Ok(Response::text(count(&db, &table()).await?.to_string()))
 }
 
-fn site(database_url: &str) -> Site {
-    let url = database_url.to_owned();
+/// Production-like settings (DEBUG off) on the database at `url`, with a short connect timeout
+/// so the "database down" cases answer quickly.
+fn settings_for(url: &str) -> Settings {
+    let url = url.to_owned();
     let env = move |name: &str| match name {
         "DEBUG" => Some("false".into()),
         "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
@@ -60,11 +62,15 @@ fn site(database_url: &str) -> Site {
         "DATABASE_CONNECT_TIMEOUT" => Some("1.5".into()),
         _ => None,
     };
+    Settings::from_sources(None, env).unwrap()
+}
+
+fn site(database_url: &str) -> Site {
     let urls = UrlConf::new()
         .path("visit/", visit, "visit")
         .path("fail/", failing_write, "fail")
         .path("count/", count_view, "count");
-    Site::builder().settings(Settings::from_sources(None, env).unwrap()).urls(urls).build().unwrap()
+    Site::builder().settings(settings_for(database_url)).urls(urls).build().unwrap()
 }
 
 /// Writes, reads and rolls back through views on the database at `url`.
@@ -214,15 +220,8 @@ async fn get_object_or_404_and_get_list_or_404_on_sqlite() {
     let dir = std::env::temp_dir().join(format!("djambda-db-notes-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("notes.sqlite3").display());
-    let env = move |name: &str| match name {
-        "DEBUG" => Some("false".into()),
-        "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
-        "ALLOWED_HOSTS" => Some("localhost".into()),
-        "DATABASE_URL" => Some(url.clone()),
-        _ => None,
-    };
     let urls = UrlConf::new().path("notes/", note_list, "notes").path("notes/<int:pk>/", note_detail, "note");
-    let site = Site::builder().settings(Settings::from_sources(None, env).unwrap()).urls(urls).build().unwrap();
+    let site = Site::builder().settings(settings_for(&url)).urls(urls).build().unwrap();
     let db = site.database().connection().await.unwrap();
     let schema = Schema::new(db.get_database_backend());
     db.execute(&schema.create_table_from_entity(note::Entity).if_not_exists().to_owned()).await.unwrap();
@@ -247,13 +246,6 @@ async fn list_and_detail_views_paginate_and_404_like_django() {
     let dir = std::env::temp_dir().join(format!("djambda-generic-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.join("generic.sqlite3").display());
-    let env = move |name: &str| match name {
-        "DEBUG" => Some("false".into()),
-        "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
-        "ALLOWED_HOSTS" => Some("localhost".into()),
-        "DATABASE_URL" => Some(url.clone()),
-        _ => None,
-    };
     let list = ListView::<note::Entity>::new("notes").paginate_by(5).queryset(|req| {
         let q = req.query().get("q").unwrap_or("").to_owned();
         Ok(note::Entity::find().filter(note::Column::Body.contains(&q)).order_by_asc(note::Column::Id))
@@ -268,7 +260,7 @@ async fn list_and_detail_views_paginate_and_404_like_django() {
             "by-body",
         );
     let site = Site::builder()
-        .settings(Settings::from_sources(None, env).unwrap())
+        .settings(settings_for(&url))
         .urls(urls)
         .templates(djambda::assets!("../tests/e2e/fixtures/generic"))
         .build()
