@@ -259,8 +259,8 @@ mib() { awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
 say "results (GET $PAGE)"
 printf 'warm, %s, median of %s rounds:\n' "${WRK[*]}" "$ROUNDS"
 printf '  %-26s %12s %10s %10s %12s %12s\n' server req/s "p50 ms" "p99 ms" "CPU µs/req" "peak RSS"
-printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "djambda manage runserver" "$DJ_RPS" "$DJ_P50" "$DJ_P99" "$DJ_CPU" "$DJ_RSS"
-printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "axum + tera (axum_ref)" "$AX_RPS" "$AX_P50" "$AX_P99" "$AX_CPU" "$AX_RSS"
+printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "djambda $DJ_BIN runserver" "$DJ_RPS" "$DJ_P50" "$DJ_P99" "$DJ_CPU" "$DJ_RSS"
+printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "reference ($REF_BIN)" "$AX_RPS" "$AX_P50" "$AX_P99" "$AX_CPU" "$AX_RSS"
 printf '  throughput djambda / axum: %s×  (aim ≥ 0.95×: %s)\n' "$WARM_RATIO" \
     "$(awk -v r="$WARM_RATIO" 'BEGIN {print (r >= 0.95) ? "met" : "missed"}')"
 printf '  every round (req/s p50_ms p99_ms cpu_us/req): djambda [%s]  axum [%s]\n' \
