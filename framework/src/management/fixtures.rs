@@ -6,13 +6,9 @@ use std::process::ExitCode;
 use crate::db::{dump_records, load_fixtures};
 use crate::site::Site;
 
-fn run<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(f)
-}
-
 /// `dumpdata [labels] [--indent N] [--output FILE]`.
 pub(crate) fn dumpdata(site: &Site, labels: &[String], indent: Option<usize>, output: Option<&Path>) -> ExitCode {
-    let result = run(async {
+    let result = super::block_on(async {
         let db = site.database().connection().await.map_err(|e| e.to_string())?;
         dump_records(&db, site.models(), labels).await
     });
@@ -56,7 +52,7 @@ pub(crate) fn dumpdata(site: &Site, labels: &[String], indent: Option<usize>, ou
 
 /// `loaddata FIXTURE...`: files by path, or names looked up in the apps' fixtures folders.
 pub(crate) fn loaddata(site: &Site, names: &[String]) -> ExitCode {
-    match run(load_fixtures(site, names)) {
+    match super::block_on(load_fixtures(site, names)) {
         Ok(loaded) => {
             println!("Installed {} object(s) from {} fixture(s)", loaded.objects, names.len());
             ExitCode::SUCCESS

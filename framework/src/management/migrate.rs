@@ -8,10 +8,6 @@ use sea_orm::DatabaseConnection;
 use crate::db::{MigrationSet, MigrationState};
 use crate::site::Site;
 
-fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(f)
-}
-
 async fn connect(site: &Site) -> Result<DatabaseConnection, String> {
     site.database().connection().await.map_err(|e| e.to_string())
 }
@@ -23,7 +19,7 @@ fn fail(message: String) -> ExitCode {
 
 /// `showmigrations`: each app, then ` [X] name` or ` [ ] name`.
 pub(crate) fn showmigrations(site: &Site) -> ExitCode {
-    let result = block_on(async {
+    let result = super::block_on(async {
         let db = connect(site).await?;
         let mut out = String::new();
         for set in site.migrations() {
@@ -51,7 +47,7 @@ pub(crate) fn showmigrations(site: &Site) -> ExitCode {
 /// `migrate`: applies every pending migration of every app, or with `--target` moves the app
 /// that has that migration forward or back to it (`zero`: everything unapplied).
 pub(crate) fn migrate(site: &Site, target: Option<&str>) -> ExitCode {
-    let result = block_on(async {
+    let result = super::block_on(async {
         let db = connect(site).await?;
         let sets = site.migrations();
         println!("Operations to perform:");

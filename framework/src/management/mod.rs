@@ -4,7 +4,7 @@
 //! A site's `main` is one line:
 //!
 //! ```no_run
-//! # fn site() -> Result<djambda::Site, djambda::ConfigError> { unimplemented!() }
+//! # fn site() -> Result<djambda::Site, djambda::ConfigError> { djambda::Site::builder().build() }
 //! fn main() -> std::process::ExitCode {
 //!     djambda::management::execute(site)
 //! }
@@ -98,7 +98,7 @@ pub type CommandFn = Arc<dyn Fn(Site, clap::ArgMatches) -> BoxFuture<crate::Resu
 ///
 /// ```no_run
 /// use djambda::management::{Manage, SiteCommand};
-/// # fn site() -> Result<djambda::Site, djambda::ConfigError> { unimplemented!() }
+/// # fn site() -> Result<djambda::Site, djambda::ConfigError> { djambda::Site::builder().build() }
 ///
 /// let hello = SiteCommand::new(clap::Command::new("hello").about("Says hello"), |_site, _args| {
 ///     Box::pin(async move {
@@ -197,14 +197,7 @@ fn run_site_command(site: fn() -> Result<Site, ConfigError>, run: &CommandFn, ar
         Ok(s) => s,
         Err(code) => return code,
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(site, args)) {
+    match block_on(async move { run(site, args).await.map_err(|e| e.to_string()) }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("CommandError: {e}");
@@ -259,9 +252,21 @@ fn check(site: fn() -> Result<Site, ConfigError>, database: bool) -> ExitCode {
     }
 }
 
+/// The single-threaded runtime the one-shot commands (and the Lambda door) run on.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the async runtime: {e}"))
+}
+
+/// Runs one command's async work to completion.
+pub(crate) fn block_on<T>(work: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    runtime()?.block_on(work)
+}
+
 fn check_database(site: &Site) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(async {
+    block_on(async {
         let db = site.database().connection().await.map_err(|e| e.to_string())?;
         db.ping().await.map_err(|e| e.to_string())
     })
@@ -270,10 +275,10 @@ fn check_database(site: &Site) -> Result<(), String> {
 fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
     // One invocation at a time per instance: a single-threaded runtime starts faster and is all
     // a Lambda instance can use.
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("could not start the async runtime: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
