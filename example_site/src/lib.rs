@@ -27,6 +27,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .static_files(djambda::assets!("static"))
         .app(crm::app())
         .migrations::<migrations::Migrator>("crm")
+        .migrations_dir("crm", migrations::SOURCE_DIR)
         .model::<crm::models::company::Entity>("crm.company")
         .model::<crm::models::contact::Entity>("crm.contact")
         .model::<crm::models::deal::Entity>("crm.deal")

@@ -5,6 +5,9 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_initial;
 
+/// Where these files are, for `manage makemigrations` to add new ones beside them.
+pub const SOURCE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+
 /// The CRM app's migrations.
 pub struct Migrator;
 

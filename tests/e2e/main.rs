@@ -6,6 +6,7 @@ mod bootstrap;
 mod client;
 mod db;
 mod lambda;
+mod makemigrations;
 mod migrate;
 mod runserver;
 

@@ -1,8 +1,6 @@
 //! The CRM's models: companies, their contacts and deals, and notes (sea-orm entities in the
-//! submodules, created by the `migrations` crate).
-//!
-//! Until the data layer lands (sea-orm entities and migrations), the demo data lives here as
-//! constant tables, shaped like the entities that will replace them.
+//! submodules). The `migrations` crate creates their tables; after changing an entity,
+//! `cargo manage makemigrations` writes the migration that follows it.
 
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -25,6 +25,8 @@ pub trait FixtureModel: Send + Sync {
     fn label(&self) -> &str;
     /// The database table.
     fn table(&self) -> &str;
+    /// The table as the model declares it (what `makemigrations` brings the schema to).
+    fn schema(&self) -> super::migrations::TableSchema;
     /// Every row as `(pk, fields)`.
     fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>
     where
@@ -58,6 +60,10 @@ where
 
     fn table(&self) -> &str {
         self.entity.table_name()
+    }
+
+    fn schema(&self) -> super::migrations::TableSchema {
+        super::migrations::entity_table(self.entity)
     }
 
     fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>

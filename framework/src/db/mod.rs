@@ -13,7 +13,11 @@ mod fixtures;
 mod migrations;
 
 pub use fixtures::{EntityFixture, FixtureModel, Loaded, Record, dump_records, find_fixture, load_fixtures};
-pub use migrations::{MigrationSet, MigrationState, SeaMigrations, apply_migrations};
+pub use migrations::{
+    ColumnSchema, ForeignKeySchema, IndexSchema, MigrationSet, MigrationState, SeaMigrations, TableSchema,
+    apply_migrations, entity_table,
+};
+pub(crate) use migrations::{apply_all, autodetector, schema, writer};
 pub use sea_orm;
 use sea_orm::TransactionTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select};

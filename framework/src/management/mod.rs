@@ -12,6 +12,7 @@
 
 mod dbshell;
 mod fixtures;
+mod makemigrations;
 mod migrate;
 mod runserver;
 
@@ -59,6 +60,21 @@ enum Command {
     },
     /// Lists every migration, applied [X] or pending [ ].
     Showmigrations,
+    /// Writes a new migration for what the site's entities have and its migrations lack (new
+    /// tables, columns, indexes and foreign keys), and registers it in the migrations crate.
+    Makemigrations {
+        /// The migration's name (`0002_NAME`); by default one is made from the changes.
+        name: Option<String>,
+        /// Only this app's migrations.
+        #[arg(long)]
+        app: Option<String>,
+        /// Show what would be written without writing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Exit with status 1 if a migration is missing, writing nothing (for CI).
+        #[arg(long)]
+        check: bool,
+    },
     /// Writes the database's rows as a JSON fixture (all models, or the apps/models named).
     Dumpdata {
         /// `app` or `app.model` labels to dump.
@@ -182,6 +198,9 @@ impl Manage {
             Some(Command::Check { database }) => check(site, database),
             Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
             Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
+            Some(Command::Makemigrations { name, app, dry_run, check }) => with_site(site, |s| {
+                makemigrations::makemigrations(s, makemigrations::Options { name, app, dry_run, check })
+            }),
             Some(Command::Dumpdata { labels, indent, output }) => {
                 with_site(site, |s| fixtures::dumpdata(s, &labels, indent, output.as_deref()))
             }

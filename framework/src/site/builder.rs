@@ -73,6 +73,8 @@ pub enum ConfigError {
     Urls(Vec<UrlConfError>),
     /// A template does not parse.
     Template(String),
+    /// The migrations are registered wrongly.
+    Migrations(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -84,6 +86,7 @@ impl std::fmt::Display for ConfigError {
                 write!(f, "the URL conf has {} problem(s): {}", errors.len(), list.join("; "))
             }
             ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
+            ConfigError::Migrations(e) => e.fmt(f),
         }
     }
 }
@@ -123,6 +126,7 @@ pub struct SiteBuilder {
     globals: tera::Context,
     base_dir: std::path::PathBuf,
     migrations: Vec<Arc<dyn MigrationSet>>,
+    migration_dirs: Vec<(String, std::path::PathBuf)>,
     models: Vec<Arc<dyn FixtureModel>>,
     initial_data: Option<String>,
 }
@@ -141,6 +145,7 @@ impl SiteBuilder {
             globals: tera::Context::new(),
             base_dir: std::path::PathBuf::from("."),
             migrations: Vec::new(),
+            migration_dirs: Vec::new(),
             models: Vec::new(),
             initial_data: None,
         }
@@ -167,6 +172,14 @@ impl SiteBuilder {
     /// Registers an app's migrations (a sea-orm-migration `Migrator`) for `manage migrate`.
     pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self, app_label: &str) -> Self {
         self.migrations.push(Arc::new(SeaMigrations::<M>::new(app_label)));
+        self
+    }
+
+    /// Where the source of an app's migrations lives (the folder with the migrator's `lib.rs`),
+    /// so that `manage makemigrations` can write new ones there. A migrations crate can name
+    /// its own with `concat!(env!("CARGO_MANIFEST_DIR"), "/src")`.
+    pub fn migrations_dir(mut self, app_label: &str, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.migration_dirs.push((app_label.to_owned(), dir.into()));
         self
     }
 
@@ -265,11 +278,20 @@ impl SiteBuilder {
         ];
         chain.extend(self.middleware);
 
+        if let Some((label, _)) =
+            self.migration_dirs.iter().find(|(label, _)| !self.migrations.iter().any(|m| m.app_label() == label))
+        {
+            return Err(ConfigError::Migrations(format!(
+                "migrations_dir names the app {label:?}, which has no migrations registered (call \
+                 .migrations::<Migrator>({label:?}) first)"
+            )));
+        }
         let database = Database::from_settings(&settings, &self.base_dir);
         Ok(Site {
             inner: Arc::new(SiteInner {
                 database,
                 migrations: self.migrations,
+                migration_dirs: self.migration_dirs,
                 models: self.models,
                 initial_data: self.initial_data,
                 settings,
@@ -295,6 +317,7 @@ struct FrameworkStatic;
 pub(super) struct SiteInner {
     pub(super) database: Database,
     pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
+    pub(super) migration_dirs: Vec<(String, std::path::PathBuf)>,
     pub(super) models: Vec<Arc<dyn FixtureModel>>,
     pub(super) initial_data: Option<String>,
     pub(super) settings: Settings,

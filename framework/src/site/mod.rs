@@ -146,6 +146,11 @@ impl Site {
         &self.inner.migrations
     }
 
+    /// The folder `makemigrations` writes an app's new migrations to, if the site named one.
+    pub fn migrations_dir(&self, app_label: &str) -> Option<&std::path::Path> {
+        self.inner.migration_dirs.iter().find(|(label, _)| label == app_label).map(|(_, dir)| dir.as_path())
+    }
+
     /// The compiled URL conf.
     pub fn resolver(&self) -> &Resolver {
         &self.inner.resolver

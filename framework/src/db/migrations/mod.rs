@@ -1,5 +1,10 @@
 //! Migrations (Django's `django.db.migrations`): a site registers its apps' sea-orm-migration
-//! migrators, and `manage migrate` / `showmigrations` apply, roll back and list them.
+//! migrators, and `manage migrate` / `showmigrations` apply, roll back and list them;
+//! `manage makemigrations` writes new ones from what the entities declare.
+
+pub(crate) mod autodetector;
+pub(crate) mod schema;
+pub(crate) mod writer;
 
 use std::marker::PhantomData;
 
@@ -7,6 +12,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use crate::views::BoxFuture;
+
+pub use schema::{ColumnSchema, ForeignKeySchema, IndexSchema, TableSchema, entity_table};
 
 /// One migration's name and whether the database has it applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +28,8 @@ pub struct MigrationState {
 pub trait MigrationSet: Send + Sync {
     /// The app the migrations belong to (`crm`).
     fn app_label(&self) -> &str;
+    /// Every migration's name, in order.
+    fn names(&self) -> Vec<String>;
     /// Every migration in order, with whether it is applied (creates the bookkeeping table the
     /// first time).
     fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<MigrationState>, DbErr>>
@@ -50,6 +59,10 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
         &self.app_label
     }
 
+    fn names(&self) -> Vec<String> {
+        M::migrations().iter().map(|m| m.name().to_owned()).collect()
+    }
+
     fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<MigrationState>, DbErr>>
     where
         Self: 'a,
@@ -76,8 +89,17 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
 /// Applies every pending migration of every app, in order; returns the `app.name`s applied.
 pub async fn apply_migrations(site: &crate::Site) -> Result<Vec<String>, String> {
     let db = site.database().connection().await.map_err(|e| e.to_string())?;
+    apply_all(site.migrations(), &db).await
+}
+
+/// Applies every pending migration of `sets` on `db`, in order.
+pub(crate) async fn apply_all(
+    sets: &[std::sync::Arc<dyn MigrationSet>],
+    db: &DatabaseConnection,
+) -> Result<Vec<String>, String> {
+    let db = db.clone();
     let mut applied = Vec::new();
-    for set in site.migrations() {
+    for set in sets {
         for m in set.status(&db).await.map_err(|e| e.to_string())?.into_iter().filter(|m| !m.applied) {
             let label = format!("{}.{}", set.app_label(), m.name);
             set.apply_next(db.clone()).await.map_err(|e| format!("applying {label} failed: {e}"))?;
