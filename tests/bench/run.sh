@@ -15,7 +15,9 @@
 # Cold start: the release `manage` binary as a Lambda function under the Runtime API emulator
 # (the `coldstart` program), beside a bare lambda_http "hello" function measured in the same run:
 # spawn → first /invocation/next, the first invocation's latency, peak RSS, binary size; medians
-# of 10 runs. Aim: manage's cold start ≤ 1.5× the bare function's.
+# of 10 runs; then BENCH_WARM (200) more invocations per instance for the warm latency. Aim:
+# manage's cold start ≤ 1.5× the bare function's. With BENCH_SITE=fortunes the baseline is
+# `fortunes_lambda`, the same page hand-written with lambda_http + sea-orm + Tera.
 #
 # Knobs (environment): BENCH_PAGE (default /), BENCH_ROUNDS (3), BENCH_DURATION (10s),
 # BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_COLD_RUNS (10), BENCH_SKIP_BUILD=1 to reuse
@@ -43,6 +45,7 @@ DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 THREADS="${BENCH_THREADS:-2}"
 COLD_RUNS="${BENCH_COLD_RUNS:-10}"
+WARM_INVOCATIONS="${BENCH_WARM:-200}"
 SECRET_KEY_VALUE="bench-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-not-for-production"
 REL="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
@@ -84,7 +87,9 @@ if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
     say "building release binaries (cargo build --release -p example_site -p bench)"
     cargo build --release -p example_site -p bench
 fi
-for bin in "$DJ_BIN" "$REF_BIN" lambda_hello coldstart; do
+COLD_BASE=lambda_hello
+[[ "$SITE" == fortunes ]] && COLD_BASE=fortunes_lambda
+for bin in "$DJ_BIN" "$REF_BIN" lambda_hello "$COLD_BASE" coldstart; do
     [[ -x "$REL/$bin" ]] || { echo "missing $REL/$bin: build first" >&2; exit 1; }
 done
 
@@ -237,10 +242,14 @@ WARM_RATIO="$(awk -v a="$DJ_RPS" -v b="$AX_RPS" 'BEGIN {printf "%.3f", a / b}')"
 kill "$DJ_PID" "$AX_PID" 2>/dev/null || true
 
 # --- cold start ---------------------------------------------------------------------------------
-say "cold start: manage (DEBUG=false, ALLOWED_HOSTS='*') and lambda_hello under the Runtime API emulator"
-timeout 600 "$REL/coldstart" --runs "$COLD_RUNS" --path "$PAGE" \
+COLD_TARGETS=(manage="$REL/$DJ_BIN")
+[[ "$COLD_BASE" != lambda_hello ]] && COLD_TARGETS+=(lambda_hello="$REL/lambda_hello")
+COLD_TARGETS+=("$COLD_BASE=$REL/$COLD_BASE")
+say "cold start and warm invocations: $DJ_BIN (DEBUG=false, ALLOWED_HOSTS='*'), lambda_hello and $COLD_BASE under the Runtime API emulator"
+# Each function gets a pool of one connection, as on Lambda.
+timeout 900 "$REL/coldstart" --runs "$COLD_RUNS" --warm "$WARM_INVOCATIONS" --path "$PAGE" \
     --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' --env "DATABASE_URL=$DATABASE_URL" \
-    manage="$REL/$DJ_BIN" lambda_hello="$REL/lambda_hello" | tee "$TMP/cold.out"
+    --env DATABASE_POOL_SIZE=1 "${COLD_TARGETS[@]}" | tee "$TMP/cold.out"
 
 field() { awk -v n="$1" -v k="$2" '$1 == "SUMMARY" && $2 == "name=" n {for (i = 3; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$TMP/cold.out"; }
 M_INIT="$(field manage init_ms)"
@@ -251,6 +260,13 @@ M_TOTAL="$(field manage total_ms)"
 H_TOTAL="$(field lambda_hello total_ms)"
 M_HWM="$(field manage hwm_kib)"
 H_HWM="$(field lambda_hello hwm_kib)"
+M_WARM="$(field manage warm_ms)"
+M_WARM99="$(field manage warm_p99_ms)"
+B_INIT="$(field "$COLD_BASE" init_ms)"
+B_TOTAL="$(field "$COLD_BASE" total_ms)"
+B_WARM="$(field "$COLD_BASE" warm_ms)"
+B_WARM99="$(field "$COLD_BASE" warm_p99_ms)"
+B_HWM="$(field "$COLD_BASE" hwm_kib)"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 size_of() { stat -c %s "$REL/$1"; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
@@ -276,6 +292,15 @@ TOTAL_RATIO="$(ratio "$M_TOTAL" "$H_TOTAL")"
 aim15() { awk -v r="$1" 'BEGIN {print (r <= 1.5) ? "met" : "missed"}'; }
 printf '  cold start manage / hello: init %s× (aim ≤ 1.5×: %s), init + first invocation %s× (aim ≤ 1.5×: %s)\n' \
     "$INIT_RATIO" "$(aim15 "$INIT_RATIO")" "$TOTAL_RATIO" "$(aim15 "$TOTAL_RATIO")"
+if [[ "$COLD_BASE" != lambda_hello ]]; then
+    printf '  %-26s %10.2f %12s %12.2f %12s %12s\n' "$COLD_BASE (hand-written)" "$B_INIT" "" "$B_TOTAL" \
+        "$(awk -v k="$B_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of "$COLD_BASE")")"
+    printf '  manage / %s: init %s×, init + first invocation %s×, peak RSS %s×\n' "$COLD_BASE" \
+        "$(ratio "$M_INIT" "$B_INIT")" "$(ratio "$M_TOTAL" "$B_TOTAL")" "$(ratio "$M_HWM" "$B_HWM")"
+fi
+printf 'warm invocations through the Lambda door (%s per instance × %s instances):\n' "$WARM_INVOCATIONS" "$COLD_RUNS"
+printf '  manage median %.3f ms, p99 %.3f ms; %s median %.3f ms, p99 %.3f ms; ratio median %s×, p99 %s×\n' \
+    "$M_WARM" "$M_WARM99" "$COLD_BASE" "$B_WARM" "$B_WARM99" "$(ratio "$M_WARM" "$B_WARM")" "$(ratio "$M_WARM99" "$B_WARM99")"
 printf 'binary sizes: %s %s bytes, lambda_hello %s bytes, %s %s bytes\n' \
     "$DJ_BIN" "$(size_of "$DJ_BIN")" "$(size_of lambda_hello)" "$REF_BIN" "$(size_of "$REF_BIN")"
 

@@ -6,10 +6,12 @@
 //!   posted response;
 //! - peak RSS: the process's `VmHWM` (from `/proc/<pid>/status`) once it has answered the first
 //!   invocation and polled for the next one;
-//! - the binary's size.
+//! - the binary's size;
+//! - with `--warm N`, the latency of N more invocations on the same instance (median and p99
+//!   over every run's), Lambda's warm path.
 //!
 //! ```text
-//! coldstart [--runs N] [--warmup N] [--path /] [--env KEY=VALUE]... NAME=BINARY...
+//! coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--env KEY=VALUE]... NAME=BINARY...
 //! ```
 //!
 //! Runs of the binaries are interleaved (run 1 of each, then run 2 of each, …) so drift on a
@@ -30,21 +32,24 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 struct Options {
     runs: usize,
     warmup: usize,
+    warm: usize,
     path: String,
     env: Vec<(String, String)>,
     targets: Vec<(String, PathBuf)>,
 }
 
-const USAGE: &str = "usage: coldstart [--runs N] [--warmup N] [--path /] [--env KEY=VALUE]... NAME=BINARY...";
+const USAGE: &str =
+    "usage: coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--env KEY=VALUE]... NAME=BINARY...";
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { runs: 10, warmup: 1, path: "/".into(), env: Vec::new(), targets: Vec::new() };
+    let mut o = Options { runs: 10, warmup: 1, warm: 0, path: "/".into(), env: Vec::new(), targets: Vec::new() };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
         match arg.as_str() {
             "--runs" => o.runs = value("--runs")?.parse().map_err(|_| "--runs takes a number".to_string())?,
             "--warmup" => o.warmup = value("--warmup")?.parse().map_err(|_| "--warmup takes a number".to_string())?,
+            "--warm" => o.warm = value("--warm")?.parse().map_err(|_| "--warm takes a number".to_string())?,
             "--path" => o.path = value("--path")?,
             "--env" => {
                 let kv = value("--env")?;
@@ -106,6 +111,7 @@ struct Sample {
     init: Duration,
     first: Duration,
     hwm_kib: u64,
+    warm: Vec<Duration>,
 }
 
 /// `VmHWM` of process `pid`, in KiB.
@@ -115,7 +121,25 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn one_run(bin: &std::path::Path, env: &[(&str, &str)], event: String) -> Result<Sample, String> {
+/// Sends `event` and checks the function answered 200.
+async fn invoke_ok(api: &RuntimeApi, event: String) -> Result<(), String> {
+    let response = match api.invoke_with_timeout(event, TIMEOUT).await? {
+        Outcome::Response(v) => v,
+        Outcome::Error(e) => return Err(format!("the invocation failed: {e}")),
+    };
+    let status = response.get("statusCode").and_then(|s| s.as_u64());
+    if status != Some(200) {
+        return Err(format!("the invocation answered status {status:?}, not 200: {response}"));
+    }
+    Ok(())
+}
+
+async fn one_run(
+    bin: &std::path::Path,
+    env: &[(&str, &str)],
+    event: impl Fn() -> String,
+    warm: usize,
+) -> Result<Sample, String> {
     let api = RuntimeApi::start().await;
     let started = Instant::now();
     let mut running = spawn_lambda(bin, &api.address(), env);
@@ -133,23 +157,21 @@ async fn one_run(bin: &std::path::Path, env: &[(&str, &str)], event: String) -> 
     let init = api.first_poll().ok_or("the emulator recorded no poll")? - started;
 
     let sent = Instant::now();
-    let outcome = api.invoke_with_timeout(event, TIMEOUT).await?;
+    invoke_ok(&api, event()).await?;
     let first = sent.elapsed();
-    let response = match outcome {
-        Outcome::Response(v) => v,
-        Outcome::Error(e) => return Err(format!("the invocation failed: {e}")),
-    };
-    let status = response.get("statusCode").and_then(|s| s.as_u64());
-    if status != Some(200) {
-        return Err(format!("the invocation answered status {status:?}, not 200: {response}"));
-    }
     // Back at /invocation/next: the first invocation is fully done.
     if !api.wait_for_polls(2, TIMEOUT).await {
         return Err("no second /invocation/next after the first invocation".into());
     }
+    let mut warm_latencies = Vec::with_capacity(warm);
+    for _ in 0..warm {
+        let sent = Instant::now();
+        invoke_ok(&api, event()).await?;
+        warm_latencies.push(sent.elapsed());
+    }
     let hwm_kib = peak_rss_kib(running.child.id()).ok_or("could not read VmHWM from /proc")?;
     drop(running);
-    Ok(Sample { init, first, hwm_kib })
+    Ok(Sample { init, first, hwm_kib, warm: warm_latencies })
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -169,6 +191,17 @@ struct Summary {
     total_ms: f64,
     hwm_kib: f64,
     size: u64,
+    warm_ms: f64,
+    warm_p99_ms: f64,
+}
+
+fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
 }
 
 fn summarise(name: &str, bin: &std::path::Path, samples: &[Sample]) -> Summary {
@@ -189,7 +222,11 @@ fn summarise(name: &str, bin: &std::path::Path, samples: &[Sample]) -> Summary {
         total_ms: median(totals.clone()),
         hwm_kib: median(hwms.clone()),
         size,
+        warm_ms: 0.0,
+        warm_p99_ms: 0.0,
     };
+    let warm: Vec<f64> = samples.iter().flat_map(|s| s.warm.iter().map(|d| ms(*d))).collect();
+    let s = Summary { warm_ms: percentile(warm.clone(), 50.0), warm_p99_ms: percentile(warm.clone(), 99.0), ..s };
     println!("{name}: {} ({size} bytes, {:.2} MiB)", bin.display(), size as f64 / 1048576.0);
     println!("  init (spawn → first /invocation/next): median {:.2} ms ({})", s.init_ms, range(&inits));
     println!("  first invocation latency:              median {:.2} ms ({})", s.first_ms, range(&firsts));
@@ -200,6 +237,14 @@ fn summarise(name: &str, bin: &std::path::Path, samples: &[Sample]) -> Summary {
         s.hwm_kib / 1024.0,
         range(&hwms)
     );
+    if !warm.is_empty() {
+        println!(
+            "  warm invocations ({} on warm instances):   median {:.3} ms, p99 {:.3} ms",
+            warm.len(),
+            s.warm_ms,
+            s.warm_p99_ms
+        );
+    }
     s
 }
 
@@ -222,7 +267,12 @@ async fn main() -> ExitCode {
     for round in 0..o.warmup + o.runs {
         for (i, (name, bin)) in o.targets.iter().enumerate() {
             request_id += 1;
-            match one_run(bin, &env, http_api_event(&o.path, request_id)).await {
+            let id = std::cell::Cell::new(request_id * 100_000);
+            let event = || {
+                id.set(id.get() + 1);
+                http_api_event(&o.path, id.get())
+            };
+            match one_run(bin, &env, event, o.warm).await {
                 Ok(s) if round >= o.warmup => {
                     println!(
                         "  run {:2} {name:<14} init {:7.2} ms   first invocation {:7.2} ms   peak RSS {:6} KiB",
@@ -246,21 +296,23 @@ async fn main() -> ExitCode {
     if let Some(base) = summaries.last().filter(|_| summaries.len() > 1) {
         for s in &summaries[..summaries.len() - 1] {
             println!(
-                "{} / {}: init {:.2}×, first invocation {:.2}×, init + first invocation {:.2}×, peak RSS {:.2}×, size {:.2}×",
+                "{} / {}: init {:.2}×, first invocation {:.2}×, init + first invocation {:.2}×, peak RSS {:.2}×, size {:.2}×, warm median {:.2}×, warm p99 {:.2}×",
                 s.name,
                 base.name,
                 s.init_ms / base.init_ms,
                 s.first_ms / base.first_ms,
                 s.total_ms / base.total_ms,
                 s.hwm_kib / base.hwm_kib,
-                s.size as f64 / base.size as f64
+                s.size as f64 / base.size as f64,
+                s.warm_ms / base.warm_ms,
+                s.warm_p99_ms / base.warm_p99_ms
             );
         }
     }
     for s in &summaries {
         println!(
-            "SUMMARY name={} init_ms={:.3} first_ms={:.3} total_ms={:.3} hwm_kib={:.0} size_bytes={}",
-            s.name, s.init_ms, s.first_ms, s.total_ms, s.hwm_kib, s.size
+            "SUMMARY name={} init_ms={:.3} first_ms={:.3} total_ms={:.3} hwm_kib={:.0} size_bytes={} warm_ms={:.3} warm_p99_ms={:.3}",
+            s.name, s.init_ms, s.first_ms, s.total_ms, s.hwm_kib, s.size, s.warm_ms, s.warm_p99_ms
         );
     }
     ExitCode::SUCCESS
