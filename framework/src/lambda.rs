@@ -144,3 +144,34 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
 
     site.handle(http::Request::from_parts(parts, bytes)).await.map(Full::new)
 }
+
+/// Tells the Lambda service why the function could not start (the Runtime API's
+/// `/runtime/init/error`), so the reason shows in the invoke error and the console instead of a
+/// bare "Runtime exited". Best effort: the process exits non-zero either way.
+pub fn report_init_error(error_type: &str, message: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let Some(api) = std::env::var("AWS_LAMBDA_RUNTIME_API").ok().filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    let body = serde_json::json!({ "errorMessage": message, "errorType": error_type, "stackTrace": [] }).to_string();
+    let request = format!(
+        "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\n\
+         Lambda-Runtime-Function-Error-Type: {error_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(api.as_str())?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("AWS_LAMBDA_RUNTIME_API {api:?} names no address")))?;
+    let timeout = std::time::Duration::from_secs(2);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(request.as_bytes())?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    // "HTTP/1.1 202": the service accepted the report.
+    if &head[9..12] == b"202" {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!("the Runtime API answered {}", String::from_utf8_lossy(&head))))
+    }
+}

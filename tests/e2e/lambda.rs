@@ -1093,8 +1093,9 @@ async fn cold_start_polls_for_work_before_any_request() {
     assert_eq!(seen.status, 200, "{}", seen.text());
 }
 
-/// With DEBUG off and no SECRET_KEY the function refuses to start: it exits non-zero naming
-/// SECRET_KEY, and never asks for an event it could not serve safely.
+/// With DEBUG off and no SECRET_KEY the function refuses to start: it reports why to the
+/// Runtime API's init-error endpoint, exits non-zero naming SECRET_KEY, and never asks for an
+/// event it could not serve safely.
 #[tokio::test]
 async fn debug_off_without_secret_key_refuses_to_serve() {
     let mut function = Function::start(&[("DEBUG", "false"), ("ALLOWED_HOSTS", "*")]).await;
@@ -1115,4 +1116,9 @@ async fn debug_off_without_secret_key_refuses_to_serve() {
     let stderr = stderr.join("\n");
     assert!(stderr.contains("SECRET_KEY"), "stderr must name SECRET_KEY:\n{stderr}");
     assert_eq!(function.api.first_poll(), None, "it must not ask for events it cannot serve");
+    // The Lambda service hears why, with what to do about it.
+    let reported = function.api.init_error().expect("an init error reported to /runtime/init/error");
+    assert_eq!(reported["errorType"], "Runtime.ConfigError");
+    let message = reported["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("SECRET_KEY is not set") && message.contains("environment"), "{reported}");
 }

@@ -301,9 +301,15 @@ fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let site = match load(site) {
+    let site = match site() {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            if let Err(report) = crate::lambda::report_init_error("Runtime.ConfigError", &e.to_string()) {
+                eprintln!("(the init error could not be reported to the Lambda Runtime API: {report})");
+            }
+            return ExitCode::FAILURE;
+        }
     };
     match rt.block_on(crate::lambda::run(site)) {
         Ok(()) => ExitCode::SUCCESS,
