@@ -33,6 +33,11 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .model::<crm::models::deal::Entity>("crm.deal")
         .model::<crm::models::note::Entity>("crm.note")
         .initial_data("demo")
+        // Work the same function does outside HTTP requests (see crm::tasks).
+        .schedule("pipeline-snapshot", crm::tasks::pipeline_snapshot)
+        .sqs("leads", crm::tasks::new_lead)
+        .s3(crm::tasks::file_received)
+        .sns(crm::tasks::notification)
         .template_global("site_name", &site_name)
         .context_processor(|req, ctx| {
             // Display preferences live in cookies (see `crm::views::preferences`).

@@ -5,6 +5,7 @@
 mod bootstrap;
 mod client;
 mod db;
+mod events;
 mod lambda;
 mod makemigrations;
 mod migrate;

@@ -3,6 +3,7 @@
 pub mod commands;
 pub mod forms;
 pub mod models;
+pub mod tasks;
 pub mod urls;
 pub mod views;
 

@@ -129,6 +129,7 @@ pub struct SiteBuilder {
     migration_dirs: Vec<(String, std::path::PathBuf)>,
     models: Vec<Arc<dyn FixtureModel>>,
     initial_data: Option<String>,
+    events: crate::lambda::EventHandlers,
 }
 
 impl SiteBuilder {
@@ -148,6 +149,7 @@ impl SiteBuilder {
             migration_dirs: Vec::new(),
             models: Vec::new(),
             initial_data: None,
+            events: Default::default(),
         }
     }
 
@@ -180,6 +182,64 @@ impl SiteBuilder {
     /// its own with `concat!(env!("CARGO_MANIFEST_DIR"), "/src")`.
     pub fn migrations_dir(mut self, app_label: &str, dir: impl Into<std::path::PathBuf>) -> Self {
         self.migration_dirs.push((app_label.to_owned(), dir.into()));
+        self
+    }
+
+    /// Registers a scheduled task (`purge-sessions`): the function runs it when invoked with
+    /// `{"task": "purge-sessions"}` (what an EventBridge schedule's input says) or by an
+    /// EventBridge scheduled event whose rule has that name. The handler gets the event.
+    ///
+    /// ```
+    /// use djambda::prelude::*;
+    ///
+    /// let site = Site::builder()
+    ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+    ///     .schedule("nightly-report", |site, _event| async move {
+    ///         let _db = site.database().connection().await?;
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(site.events().task_names().collect::<Vec<_>>(), ["nightly-report"]);
+    /// ```
+    pub fn schedule<F, Fut>(mut self, name: &str, task: F) -> Self
+    where
+        F: Fn(Site, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.events.add_task(name, task);
+        self
+    }
+
+    /// Registers the consumer of an SQS queue (by its name, or `"*"` for any queue). Each
+    /// message is handled on its own; the ones whose handler fails are reported back as
+    /// `batchItemFailures`, so only they are retried.
+    pub fn sqs<F, Fut>(mut self, queue: &str, consumer: F) -> Self
+    where
+        F: Fn(Site, aws_lambda_events::event::sqs::SqsMessage) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.events.add_queue(queue, consumer);
+        self
+    }
+
+    /// Registers the handler of S3 object notifications.
+    pub fn s3<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Site, aws_lambda_events::event::s3::S3Event) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.events.set_s3(handler);
+        self
+    }
+
+    /// Registers the handler of SNS notifications.
+    pub fn sns<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Site, aws_lambda_events::event::sns::SnsEvent) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.events.set_sns(handler);
         self
     }
 
@@ -293,6 +353,7 @@ impl SiteBuilder {
                 migrations: self.migrations,
                 migration_dirs: self.migration_dirs,
                 models: self.models,
+                events: self.events,
                 initial_data: self.initial_data,
                 settings,
                 resolver,
@@ -318,6 +379,7 @@ pub(super) struct SiteInner {
     pub(super) database: Database,
     pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
     pub(super) migration_dirs: Vec<(String, std::path::PathBuf)>,
+    pub(super) events: crate::lambda::EventHandlers,
     pub(super) models: Vec<Arc<dyn FixtureModel>>,
     pub(super) initial_data: Option<String>,
     pub(super) settings: Settings,

@@ -151,6 +151,11 @@ impl Site {
         self.inner.migration_dirs.iter().find(|(label, _)| label == app_label).map(|(_, dir)| dir.as_path())
     }
 
+    /// The handlers of non-HTTP Lambda events (schedules, SQS, S3, SNS).
+    pub fn events(&self) -> &crate::lambda::EventHandlers {
+        &self.inner.events
+    }
+
     /// The compiled URL conf.
     pub fn resolver(&self) -> &Resolver {
         &self.inner.resolver

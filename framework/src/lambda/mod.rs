@@ -6,7 +6,11 @@
 //! path here, once, and kept as the request's script prefix that `reverse()`, `url()` and
 //! redirects put back. lambda_http base64-encodes response bodies by content type.
 //!
-//! Events are read as lambda_http reads them, with one correction (see [`Event`]).
+//! HTTP events are read as lambda_http reads them, with one correction (see [`Event`]). The
+//! other invocations a site's one function receives (schedules, SQS, S3, SNS, remote `manage`)
+//! are recognised by their shape first and go to what the site registered (see [`events`]).
+
+pub mod events;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -16,9 +20,12 @@ use http::HeaderName;
 use http_body_util::Full;
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, LambdaEvent, RequestExt, Service, service_fn};
+use serde_json::Value;
 
 use crate::http::{ClientAddr, ScriptName};
 use crate::site::Site;
+pub use events::EventHandlers;
+use events::{EventError, Kind};
 
 /// The variables the Lambda runtime sets; lambda_http panics without them, so they are checked
 /// first for a clear message instead.
@@ -40,12 +47,56 @@ pub async fn run(site: Site) -> Result<(), lambda_http::Error> {
         )
         .into());
     }
-    let handler = service_fn(move |event: lambda_http::Request| {
-        let site = site.clone();
+    let http_site = site.clone();
+    let http = service_fn(move |event: lambda_http::Request| {
+        let site = http_site.clone();
         async move { Ok::<_, Infallible>(handle_event(&site, event).await) }
     });
-    // What `lambda_http::run` does, with each event read as an [`Event`] first.
-    lambda_http::lambda_runtime::run(ReadEvent(Adapter::from(handler))).await
+    let adapter = Adapter::from(http);
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let site = site.clone();
+        let adapter = adapter.clone();
+        async move { dispatch(&site, adapter, event).await }
+    });
+    lambda_http::lambda_runtime::run(handler).await
+}
+
+/// What an invocation answers: an HTTP response in the shape its event came in, or the JSON
+/// a non-HTTP event's handler gives back.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Reply<H> {
+    Http(H),
+    Json(Value),
+}
+
+async fn dispatch<S>(site: &Site, mut adapter: S, event: LambdaEvent<Value>) -> Result<Reply<S::Response>, EventError>
+where
+    S: Service<LambdaEvent<LambdaRequest>, Error = Infallible>,
+    S::Response: serde::Serialize,
+{
+    let LambdaEvent { payload, context } = event;
+    let reply = match events::classify(&payload) {
+        Kind::Manage => events::run_manage(payload).await?,
+        Kind::Task(name) => events::run_task(site, &name, payload).await?,
+        Kind::Sqs => events::run_sqs(site, payload).await?,
+        Kind::S3 => events::run_s3(site, payload).await?,
+        Kind::Sns => events::run_sns(site, payload).await?,
+        Kind::Http => {
+            let Event(request) = serde_json::from_value(payload).map_err(|e| {
+                format!(
+                    "this invocation is not an HTTP request (API Gateway, ALB or Function URL), a schedule, an \
+                     SQS, S3 or SNS event, or a {{\"manage\": …}} command: {e}"
+                )
+            })?;
+            let response = match adapter.call(LambdaEvent::new(request, context)).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            return Ok(Reply::Http(response));
+        }
+    };
+    Ok(Reply::Json(reply))
 }
 
 /// An HTTP event as lambda_http reads it, corrected so a REST API's repeated headers all reach
@@ -68,23 +119,6 @@ impl<'de> serde::Deserialize<'de> for Event {
             }
         }
         Ok(Event(request))
-    }
-}
-
-/// Hands lambda_http's adapter the request inside each [`Event`].
-struct ReadEvent<S>(S);
-
-impl<S: Service<LambdaEvent<LambdaRequest>>> Service<LambdaEvent<Event>> for ReadEvent<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, event: LambdaEvent<Event>) -> Self::Future {
-        self.0.call(LambdaEvent::new(event.payload.0, event.context))
     }
 }
 
