@@ -1075,7 +1075,7 @@ async fn bad_events_are_invocation_errors_and_the_process_keeps_serving() {
 }
 
 /// Init does nothing slow or request-driven: the process asks for its first event on its own,
-/// reports no init error, and serves it.
+/// reports no init error, and serves it, logging the request as JSON.
 #[tokio::test]
 async fn cold_start_polls_for_work_before_any_request() {
     let started = Instant::now();
@@ -1091,6 +1091,17 @@ async fn cold_start_polls_for_work_before_any_request() {
     assert_eq!(function.api.init_error(), None, "no init error");
     let (_, seen) = function.send(Shape::FunctionUrl, &Shape::FunctionUrl.request(&Req::get("/", 200)), None).await;
     assert_eq!(seen.status, 200, "{}", seen.text());
+    // On Lambda the request log is JSON, one object per line, with the invocation's id.
+    let lines: Vec<String> = function.process.stderr.try_iter().collect();
+    let logged: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
+    assert!(
+        logged.iter().any(|l| l["path"] == "/"
+            && l["status"] == 200
+            && l["method"] == "GET"
+            && l["requestId"].as_str().is_some_and(|id| !id.is_empty())
+            && l["durationMs"].is_number()),
+        "no JSON request log line in {lines:?}"
+    );
 }
 
 /// With DEBUG off and no SECRET_KEY the function refuses to start: it reports why to the

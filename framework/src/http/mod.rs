@@ -30,6 +30,14 @@ pub struct ScriptName(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// The Lambda invocation a request came in (its AWS request id), set by the Lambda door: the
+/// request log then writes JSON lines CloudWatch can query by field.
+#[derive(Debug, Clone)]
+pub struct LambdaInvocation {
+    /// The invocation's request id (`Lambda-Runtime-Aws-Request-Id`).
+    pub request_id: String,
+}
+
 /// Set by a front door that stopped reading a body because it passed the size limit; the body
 /// size middleware answers such a request with 413.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, LambdaEvent, RequestExt, Service, service_fn};
 use serde_json::Value;
 
-use crate::http::{ClientAddr, ScriptName};
+use crate::http::{ClientAddr, LambdaInvocation, ScriptName};
 use crate::site::Site;
 pub use events::EventHandlers;
 use events::{EventError, Kind};
@@ -140,6 +140,7 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
             .and_then(|ip| ip.trim().parse().ok()),
     };
 
+    let request_id = event.lambda_context_ref().map(|ctx| ctx.request_id.clone());
     let raw_path = event.raw_http_path().to_owned();
     let (mut parts, body) = event.into_parts();
     let bytes = match body {
@@ -174,6 +175,9 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
     }
     if let Some(ip) = client_ip {
         parts.extensions.insert(ClientAddr(SocketAddr::new(ip, 0)));
+    }
+    if let Some(request_id) = request_id {
+        parts.extensions.insert(LambdaInvocation { request_id });
     }
 
     site.handle(http::Request::from_parts(parts, bytes)).await.map(Full::new)

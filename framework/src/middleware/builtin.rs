@@ -10,8 +10,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{BodyTooLarge, Request, Response};
 use crate::views::BoxFuture;
 
-/// Logs one line per request to stderr, as runserver does: time, method, path, status, size and
-/// how long it took.
+/// Logs one line per request to stderr: time, method, path, status, size and how long it took,
+/// as runserver prints them, or, for a request that came through the Lambda door, as a JSON
+/// object with the invocation's request id (structured logs CloudWatch can query).
 pub struct RequestLog;
 
 impl Middleware for RequestLog {
@@ -20,16 +21,33 @@ impl Middleware for RequestLog {
             let started = Instant::now();
             let method = req.method().clone();
             let path = req.full_path().into_owned();
+            let invocation = req.extensions().get::<crate::http::LambdaInvocation>().map(|i| i.request_id.clone());
             let resp = next.run(req).await;
             let elapsed = started.elapsed();
-            let date = crate::http::date::now();
-            let line = format!(
-                "[{}] \"{method} {path}\" {} {} {:.1}ms\n",
-                date.to_str().unwrap_or_default(),
-                resp.status().as_u16(),
-                resp.body().len(),
-                elapsed.as_secs_f64() * 1000.0
-            );
+            let line = match &invocation {
+                // On Lambda: one JSON object per line, which CloudWatch Logs Insights reads as fields.
+                Some(id) => {
+                    let mut line = serde_json::json!({
+                        "level": "INFO",
+                        "requestId": id,
+                        "method": method.as_str(),
+                        "path": path,
+                        "status": resp.status().as_u16(),
+                        "bytes": resp.body().len(),
+                        "durationMs": (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
+                    })
+                    .to_string();
+                    line.push('\n');
+                    line
+                }
+                None => format!(
+                    "[{}] \"{method} {path}\" {} {} {:.1}ms\n",
+                    crate::http::date::now().to_str().unwrap_or_default(),
+                    resp.status().as_u16(),
+                    resp.body().len(),
+                    elapsed.as_secs_f64() * 1000.0
+                ),
+            };
             // Formatted first, then written whole, so lines from concurrent requests never
             // interleave (and `eprint!` lets the test harness capture them).
             eprint!("{line}");
