@@ -10,6 +10,7 @@ mod lambda;
 mod makemigrations;
 mod migrate;
 mod runserver;
+mod staticfiles;
 
 /// The debug `manage` binary Cargo built for this test run.
 pub fn manage_bin() -> &'static std::path::Path {

@@ -10,6 +10,7 @@
 //! }
 //! ```
 
+mod collectstatic;
 mod dbshell;
 mod fixtures;
 mod makemigrations;
@@ -95,6 +96,12 @@ enum Command {
     },
     /// Opens the database's own shell (sqlite3, psql or mysql) with the settings' connection.
     Dbshell,
+    /// Writes every static file, under its plain and content-hashed names, plus a
+    /// staticfiles.json manifest, to DIR (for S3/CloudFront; then set STATIC_URL to its URL).
+    Collectstatic {
+        /// The folder to write to (created if missing).
+        dir: std::path::PathBuf,
+    },
     /// Serves Lambda invocations (what the binary does with no command where
     /// AWS_LAMBDA_RUNTIME_API is set).
     Lambda,
@@ -206,6 +213,7 @@ impl Manage {
             }
             Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
             Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
+            Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
             Some(Command::Lambda) => serve_lambda(site),
         }
     }
