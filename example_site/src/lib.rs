@@ -33,6 +33,8 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .model::<crm::models::deal::Entity>("crm.deal")
         .model::<crm::models::note::Entity>("crm.note")
         .initial_data("demo")
+        // gzip or brotli for the browsers that take them; less to send out of Lambda.
+        .middleware(std::sync::Arc::new(djambda::middleware::Compression::default()))
         // Work the same function does outside HTTP requests (see crm::tasks).
         .schedule("pipeline-snapshot", crm::tasks::pipeline_snapshot)
         .sqs("leads", crm::tasks::new_lead)

@@ -47,6 +47,17 @@ impl Function {
             .unwrap_or_else(|e| panic!("{e}\n{}", self.process.stderr.try_iter().collect::<Vec<_>>().join("\n")))
     }
 
+    /// The next line the function logs that `wanted` accepts (lines reach the test through a
+    /// reader thread, so one printed before an answer may arrive after it).
+    fn wait_for_log(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        while let Ok(line) = self.process.stderr.recv_timeout(Duration::from_secs(5)) {
+            if wanted(&line) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
     /// `manage dumpdata LABEL` on the function's database.
     fn rows(&self, label: &str) -> Vec<Value> {
         let out = Command::new(manage_bin()).args(["dumpdata", label]).env("DATABASE_URL", &self.db).output().unwrap();
@@ -83,9 +94,9 @@ async fn schedules_run_the_task_they_name() {
     assert_eq!(f.invoke(&named).await.response(), json!({"task": "pipeline-snapshot", "status": "done"}));
     // A schedule whose input names the task, as the SAM template writes them.
     assert_eq!(f.invoke(&json!({"task": "pipeline-snapshot"})).await.response()["status"], "done");
-    let log: Vec<String> = f.process.stderr.try_iter().collect();
-    let snapshots = log.iter().filter(|l| l.contains("pipeline snapshot: ") && l.contains("open deals")).count();
-    assert_eq!(snapshots, 2, "{log:?}");
+    let first = f.wait_for_log(|l| l.contains("pipeline snapshot: ") && l.contains("open deals"));
+    let second = f.wait_for_log(|l| l.contains("pipeline snapshot: ") && l.contains("open deals"));
+    assert!(first.is_some() && second.is_some(), "two snapshots logged");
 }
 
 #[tokio::test]
@@ -120,11 +131,8 @@ async fn sqs_batches_report_only_the_records_that_failed() {
     // A queue nobody consumes: every record fails, and says why in the log.
     let answer = f.invoke(&sample).await.response();
     assert_eq!(answer, json!({"batchItemFailures": [{"itemIdentifier": "MessageID_1"}]}));
-    let log: Vec<String> = f.process.stderr.try_iter().collect();
-    assert!(
-        log.iter().any(|l| l.contains("MessageID_1") && l.contains("no consumer for queue \"SQSQueue\"")),
-        "{log:?}"
-    );
+    let line = f.wait_for_log(|l| l.contains("MessageID_1") && l.contains("no consumer for queue \"SQSQueue\""));
+    assert!(line.is_some(), "the failure is logged with its reason");
 }
 
 #[tokio::test]

@@ -237,6 +237,14 @@ impl Seen {
                 headers.entry(k).or_default().push(v);
             }
         }
+        // Decoded as a browser decodes it, whichever door it came through; the
+        // Content-Encoding header stays, for tests to check.
+        let body = match headers.get("content-encoding").and_then(|v| v.first()).map(String::as_str) {
+            _ if body.is_empty() => body,
+            Some("gzip") => gunzip(&body),
+            Some("br") => unbrotli(&body),
+            _ => body,
+        };
         Seen { status, headers, body }
     }
 
@@ -845,7 +853,8 @@ async fn binary_bodies_cross_every_door_intact() {
             logo.len()
         );
 
-        let (resp, seen) = function.send(shape, &shape.request(&Req::get(&css, 200)), None).await;
+        let identity = Req::get(&css, 200).header("Accept-Encoding", "identity");
+        let (resp, seen) = function.send(shape, &shape.request(&identity), None).await;
         assert_eq!(seen.status, 200, "{shape}: {css}");
         assert_eq!(
             resp["isBase64Encoded"],
@@ -1132,4 +1141,65 @@ async fn debug_off_without_secret_key_refuses_to_serve() {
     assert_eq!(reported["errorType"], "Runtime.ConfigError");
     let message = reported["errorMessage"].as_str().unwrap_or_default();
     assert!(message.contains("SECRET_KEY is not set") && message.contains("environment"), "{reported}");
+}
+
+fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("a gzip body");
+    out
+}
+
+fn unbrotli(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    brotli::BrotliDecompress(&mut &data[..], &mut out).expect("a brotli body");
+    out
+}
+
+/// Compressed pages through both doors: brotli for a client that prefers it, gzip for one that
+/// only takes gzip (base64-encoded through the Lambda door, as any binary body), nothing for one
+/// that asks for neither, and the bytes always decompress to the very same page.
+#[tokio::test]
+async fn compressed_pages_are_binary_safe_through_both_doors() {
+    let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&[("ALLOWED_HOSTS", "*")]));
+    let plain = tests::http1::request(&addr, "GET", "/companies/", &[], b"").unwrap();
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
+    let page = plain.body.clone();
+
+    let br =
+        tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip, deflate, br")], b"").unwrap();
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert!(br.body.len() < page.len() / 2, "{} of {} bytes", br.body.len(), page.len());
+    assert!(unbrotli(&br.body) == page, "brotli changed the page");
+    let gz = tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip")], b"").unwrap();
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    assert!(gunzip(&gz.body) == page, "gzip changed the page");
+    // A PNG is already compressed: left alone.
+    let logo =
+        tests::http1::request(&addr, "GET", "/static/img/logo.png", &[("Accept-Encoding", "gzip, br")], b"").unwrap();
+    assert_eq!(logo.status, 200);
+    assert_eq!(logo.header("content-encoding"), None);
+
+    let mut function = Function::start(&PRODUCTION).await;
+    for shape in [Shape::Rest, Shape::Http, Shape::FunctionUrl, Shape::Alb] {
+        // The sample events carry a browser's Accept-Encoding: ask for the page as it is first.
+        let identity = shape.request(&Req::get("/companies/", 200).header("Accept-Encoding", "identity"));
+        let (raw, plain) = function.send(shape, &identity, None).await;
+        assert_eq!(plain.status, 200, "{shape}: {}", plain.text());
+        assert_eq!(plain.header("content-encoding"), None, "{shape}");
+        assert_eq!(raw["isBase64Encoded"], false, "{shape}: an HTML page travels as text");
+        let gzip = shape.request(&Req::get("/companies/", 200).header("Accept-Encoding", "gzip"));
+        let (raw, seen) = function.send(shape, &gzip, None).await;
+        assert_eq!(seen.status, 200, "{shape}");
+        assert_eq!(seen.header("content-encoding"), Some("gzip"), "{shape}");
+        assert_ne!(raw["body"].as_str().unwrap_or_default().len(), 0);
+        assert_eq!(raw["isBase64Encoded"], true, "{shape}: a gzip body must travel base64-encoded");
+        assert!(seen.text() == plain.text(), "{shape}: gzip changed the page");
+        let br = shape.request(&Req::get("/companies/", 200).header("Accept-Encoding", "br"));
+        let (_, seen) = function.send(shape, &br, None).await;
+        assert_eq!(seen.header("content-encoding"), Some("br"), "{shape}");
+        assert!(seen.text() == plain.text(), "{shape}: brotli changed the page");
+    }
 }

@@ -7,8 +7,10 @@
 //! (logging, say) still sees a response with a status.
 
 mod builtin;
+mod gzip;
 
 pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, RequestLog};
+pub use gzip::Compression;
 
 use std::future::Future;
 use std::sync::Arc;
