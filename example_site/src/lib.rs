@@ -36,7 +36,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         // gzip or brotli for the browsers that take them; less to send out of Lambda.
         .middleware(std::sync::Arc::new(djambda::middleware::Compression::default()))
         // Work the same function does outside HTTP requests (see crm::tasks).
-        .schedule("pipeline-snapshot", crm::tasks::pipeline_snapshot)
+        .schedule("pipeline-snapshot", "cron(0 7 ? * MON-FRI *)", crm::tasks::pipeline_snapshot)
         .sqs("leads", crm::tasks::new_lead)
         .s3(crm::tasks::file_received)
         .sns(crm::tasks::notification)

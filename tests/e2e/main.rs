@@ -11,6 +11,7 @@ mod makemigrations;
 mod migrate;
 mod runserver;
 mod staticfiles;
+mod template;
 
 /// The debug `manage` binary Cargo built for this test run.
 pub fn manage_bin() -> &'static std::path::Path {

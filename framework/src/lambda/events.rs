@@ -30,19 +30,59 @@ where
 /// [`s3`](crate::SiteBuilder::s3) and [`sns`](crate::SiteBuilder::sns)).
 #[derive(Default, Clone)]
 pub struct EventHandlers {
-    pub(crate) tasks: BTreeMap<String, Handler<Value>>,
+    pub(crate) tasks: BTreeMap<String, (String, Handler<Value>)>,
     pub(crate) queues: BTreeMap<String, Handler<SqsMessage>>,
     pub(crate) s3: Option<Handler<S3Event>>,
     pub(crate) sns: Option<Handler<SnsEvent>>,
 }
 
 impl EventHandlers {
-    pub(crate) fn add_task<F, Fut>(&mut self, name: &str, f: F)
+    pub(crate) fn add_task<F, Fut>(&mut self, name: &str, when: &str, f: F)
     where
         F: Fn(Site, Value) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = crate::Result<()>> + Send + 'static,
     {
-        self.tasks.insert(name.to_owned(), boxed(f));
+        self.tasks.insert(name.to_owned(), (when.to_owned(), boxed(f)));
+    }
+
+    /// Each scheduled task's name and EventBridge schedule expression (`rate(1 day)`).
+    pub fn schedules(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tasks.iter().map(|(name, (when, _))| (name.as_str(), when.as_str()))
+    }
+
+    /// Whether an S3 handler is registered.
+    pub fn has_s3(&self) -> bool {
+        self.s3.is_some()
+    }
+
+    /// Whether an SNS handler is registered.
+    pub fn has_sns(&self) -> bool {
+        self.sns.is_some()
+    }
+
+    /// Problems with what was registered (a schedule expression EventBridge would refuse).
+    pub(crate) fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, when) in self.schedules() {
+            let shaped = (when.starts_with("rate(") || when.starts_with("cron(")) && when.ends_with(')');
+            if !shaped {
+                out.push(format!(
+                    "the schedule of task {name:?} is {when:?}; EventBridge takes `rate(5 minutes)` or \
+                     `cron(0 3 * * ? *)`"
+                ));
+            }
+            let valid_name =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                out.push(format!("the task name {name:?} may only hold letters, digits, `-` and `_`"));
+            }
+        }
+        for queue in self.queue_names().filter(|q| *q != "*") {
+            if !queue.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || queue.len() > 80 {
+                out.push(format!("the queue name {queue:?} is not an SQS queue name (letters, digits, `-`, `_`)"));
+            }
+        }
+        out
     }
 
     pub(crate) fn add_queue<F, Fut>(&mut self, queue: &str, f: F)
@@ -144,7 +184,7 @@ pub(crate) type EventError = Box<dyn std::error::Error + Send + Sync>;
 
 pub(crate) async fn run_task(site: &Site, name: &str, event: Value) -> Result<Value, EventError> {
     let handlers = site.events();
-    let Some(task) = handlers.tasks.get(name) else {
+    let Some((_, task)) = handlers.tasks.get(name) else {
         let known: Vec<&str> = handlers.task_names().collect();
         return Err(format!(
             "no scheduled task named {name:?} (this site registers: {}); register it with SiteBuilder::schedule",

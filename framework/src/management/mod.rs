@@ -16,6 +16,7 @@ mod fixtures;
 mod makemigrations;
 mod migrate;
 mod runserver;
+mod template;
 
 use std::process::ExitCode;
 
@@ -103,8 +104,39 @@ enum Command {
         dir: std::path::PathBuf,
     },
     /// Serves Lambda invocations (what the binary does with no command where
-    /// AWS_LAMBDA_RUNTIME_API is set).
-    Lambda,
+    /// AWS_LAMBDA_RUNTIME_API is set), or `lambda template` writes an AWS SAM template.
+    Lambda {
+        #[command(subcommand)]
+        action: Option<LambdaAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LambdaAction {
+    /// Serves Lambda invocations (the default).
+    Serve,
+    /// Writes an AWS SAM template for the site as one function: Function URL (or HTTP API),
+    /// the schedules, queues, bucket and topic its handlers need, and its environment.
+    Template {
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+        /// Memory in MB.
+        #[arg(long, default_value_t = 512)]
+        memory: u32,
+        /// Timeout in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u32,
+        /// For Graviton (build with `cargo lambda build --release --arm64`).
+        #[arg(long)]
+        arm64: bool,
+        /// Serve through an API Gateway HTTP API instead of a Function URL.
+        #[arg(long)]
+        http_api: bool,
+        /// Where `cargo lambda build` put the bootstrap, relative to where `sam` runs.
+        #[arg(long, default_value = "target/lambda/manage/")]
+        code_uri: String,
+    },
 }
 
 /// Runs the command line for the site `site` builds. With no command and
@@ -214,7 +246,12 @@ impl Manage {
             Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
             Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
             Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
-            Some(Command::Lambda) => serve_lambda(site),
+            Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(site),
+            Some(Command::Lambda {
+                action: Some(LambdaAction::Template { output, memory, timeout, arm64, http_api, code_uri }),
+            }) => with_site(site, |s| {
+                template::template(s, &template::Options { output, memory, timeout, arm64, http_api, code_uri })
+            }),
         }
     }
 }

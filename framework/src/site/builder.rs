@@ -75,6 +75,8 @@ pub enum ConfigError {
     Template(String),
     /// The migrations are registered wrongly.
     Migrations(String),
+    /// A schedule or queue is registered wrongly.
+    Events(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -87,6 +89,7 @@ impl std::fmt::Display for ConfigError {
             }
             ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
             ConfigError::Migrations(e) => e.fmt(f),
+            ConfigError::Events(e) => e.fmt(f),
         }
     }
 }
@@ -185,16 +188,18 @@ impl SiteBuilder {
         self
     }
 
-    /// Registers a scheduled task (`purge-sessions`): the function runs it when invoked with
-    /// `{"task": "purge-sessions"}` (what an EventBridge schedule's input says) or by an
-    /// EventBridge scheduled event whose rule has that name. The handler gets the event.
+    /// Registers a scheduled task (`purge-sessions`) and when it runs, as an EventBridge
+    /// schedule expression (`rate(1 hour)`, `cron(0 3 * * ? *)`): `manage lambda template`
+    /// writes that schedule. The function runs the task when invoked with
+    /// `{"task": "purge-sessions"}` (what the schedule's input says) or by an EventBridge
+    /// scheduled event whose rule has that name. The handler gets the event.
     ///
     /// ```
     /// use djambda::prelude::*;
     ///
     /// let site = Site::builder()
     ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
-    ///     .schedule("nightly-report", |site, _event| async move {
+    ///     .schedule("nightly-report", "cron(0 3 * * ? *)", |site, _event| async move {
     ///         let _db = site.database().connection().await?;
     ///         Ok(())
     ///     })
@@ -202,12 +207,12 @@ impl SiteBuilder {
     ///     .unwrap();
     /// assert_eq!(site.events().task_names().collect::<Vec<_>>(), ["nightly-report"]);
     /// ```
-    pub fn schedule<F, Fut>(mut self, name: &str, task: F) -> Self
+    pub fn schedule<F, Fut>(mut self, name: &str, when: &str, task: F) -> Self
     where
         F: Fn(Site, serde_json::Value) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
     {
-        self.events.add_task(name, task);
+        self.events.add_task(name, when, task);
         self
     }
 
@@ -345,6 +350,10 @@ impl SiteBuilder {
                 "migrations_dir names the app {label:?}, which has no migrations registered (call \
                  .migrations::<Migrator>({label:?}) first)"
             )));
+        }
+        let problems = self.events.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Events(problems.join("; ")));
         }
         let database = Database::from_settings(&settings, &self.base_dir);
         Ok(Site {

@@ -1,0 +1,181 @@
+//! `manage lambda template`: an AWS SAM template for the whole site as one function: the
+//! function (its `bootstrap` from `cargo lambda build`), a Function URL or an HTTP API, a
+//! schedule for each task the site registered, a queue and its trigger for each SQS consumer,
+//! a bucket for an S3 handler and a topic for an SNS handler, and the environment the settings
+//! need, with the secrets as parameters.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use crate::site::Site;
+
+/// What the command line asked for.
+pub(crate) struct Options {
+    pub(crate) output: Option<std::path::PathBuf>,
+    pub(crate) memory: u32,
+    pub(crate) timeout: u32,
+    pub(crate) arm64: bool,
+    pub(crate) http_api: bool,
+    pub(crate) code_uri: String,
+}
+
+/// A YAML double-quoted scalar: JSON's string syntax is one.
+fn q(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+/// `leads-queue` → `LeadsQueue`: a CloudFormation logical id.
+fn logical_id(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut chars = p.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect()
+}
+
+pub(crate) fn render(site: &Site, o: &Options) -> Result<String, String> {
+    if !(128..=10240).contains(&o.memory) {
+        return Err(format!("--memory must be 128 to 10240 MB (got {})", o.memory));
+    }
+    if !(1..=900).contains(&o.timeout) {
+        return Err(format!("--timeout must be 1 to 900 seconds (got {})", o.timeout));
+    }
+    let settings = site.settings();
+    let events = site.events();
+    let name = settings.get("COMPANY_NAME").and_then(|v| v.as_str()).unwrap_or("A djambda site");
+    let mut t = String::new();
+    let w = &mut t;
+    writeln!(w, "AWSTemplateFormatVersion: \"2010-09-09\"").unwrap();
+    writeln!(w, "Transform: AWS::Serverless-2016-10-31").unwrap();
+    writeln!(w, "Description: {}", q(&format!("{name}: a djambda site as one Lambda function"))).unwrap();
+    writeln!(w, "# Written by `manage lambda template`. Build the bootstrap first:").unwrap();
+    writeln!(
+        w,
+        "#   cargo lambda build --release{} --package <site> --bin manage",
+        if o.arm64 { " --arm64" } else { "" }
+    )
+    .unwrap();
+    w.push_str(
+        "\nParameters:\n  SecretKey:\n    Type: String\n    NoEcho: true\n    MinLength: 50\n    Description: \
+         \"SECRET_KEY: a long random string, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'\"\n  \
+         DatabaseUrl:\n    Type: String\n    NoEcho: true\n    Description: \"DATABASE_URL: postgres://user:password@host/db \
+         or mysql://… (an SQLite file in /tmp lasts only as long as one instance)\"\n  AllowedHosts:\n    Type: String\n    \
+         Default: \"*\"\n    Description: \"ALLOWED_HOSTS: the site's host names, comma-separated (the Function URL or API \
+         domain, or a custom domain)\"\n",
+    );
+
+    w.push_str("\nResources:\n  Site:\n    Type: AWS::Serverless::Function\n    Properties:\n");
+    writeln!(w, "      CodeUri: {}", q(&o.code_uri)).unwrap();
+    w.push_str("      Handler: bootstrap\n      Runtime: provided.al2023\n");
+    writeln!(w, "      Architectures: [{}]", if o.arm64 { "arm64" } else { "x86_64" }).unwrap();
+    writeln!(w, "      MemorySize: {}\n      Timeout: {}", o.memory, o.timeout).unwrap();
+    w.push_str(
+        "      Environment:\n        Variables:\n          DEBUG: \"false\"\n          SECRET_KEY: !Ref SecretKey\n",
+    );
+    w.push_str("          DATABASE_URL: !Ref DatabaseUrl\n          ALLOWED_HOSTS: !Ref AllowedHosts\n");
+    // One request at a time per instance: one connection is all it can use.
+    w.push_str("          DATABASE_POOL_SIZE: \"1\"\n");
+    if !settings.static_url.starts_with('/') {
+        writeln!(w, "          STATIC_URL: {}", q(&settings.static_url)).unwrap();
+    }
+    if !o.http_api {
+        w.push_str("      FunctionUrlConfig:\n        AuthType: NONE\n");
+    }
+    let mut triggers = String::new();
+    let tw = &mut triggers;
+    if o.http_api {
+        tw.push_str("        Http:\n          Type: HttpApi\n");
+    }
+    for (task, when) in events.schedules() {
+        writeln!(tw, "        {}Schedule:\n          Type: Schedule\n          Properties:", logical_id(task)).unwrap();
+        writeln!(tw, "            Schedule: {}", q(when)).unwrap();
+        writeln!(tw, "            Input: {}", q(&serde_json::json!({ "task": task }).to_string())).unwrap();
+    }
+    let queues: Vec<&str> = events.queue_names().filter(|q| *q != "*").collect();
+    for queue in &queues {
+        writeln!(tw, "        {}Messages:\n          Type: SQS\n          Properties:", logical_id(queue)).unwrap();
+        writeln!(tw, "            Queue: !GetAtt {}Queue.Arn", logical_id(queue)).unwrap();
+        // Failed records are listed in the answer: only they are retried.
+        tw.push_str("            BatchSize: 10\n            FunctionResponseTypes: [ReportBatchItemFailures]\n");
+    }
+    if events.has_s3() {
+        tw.push_str(
+            "        Uploads:\n          Type: S3\n          Properties:\n            Bucket: !Ref UploadsBucket\n",
+        );
+        tw.push_str("            Events: s3:ObjectCreated:*\n");
+    }
+    if events.has_sns() {
+        tw.push_str("        Notifications:\n          Type: SNS\n          Properties:\n            Topic: !Ref NotificationsTopic\n");
+    }
+    if !triggers.is_empty() {
+        w.push_str("      Events:\n");
+        w.push_str(&triggers);
+    }
+    for queue in &queues {
+        writeln!(w, "  {}Queue:\n    Type: AWS::SQS::Queue\n    Properties:", logical_id(queue)).unwrap();
+        writeln!(w, "      QueueName: {}", q(queue)).unwrap();
+        // AWS wants a queue's visibility timeout to be at least the function's (six times is its advice).
+        writeln!(w, "      VisibilityTimeout: {}", (o.timeout * 6).min(43_200)).unwrap();
+    }
+    if events.has_s3() {
+        w.push_str("  UploadsBucket:\n    Type: AWS::S3::Bucket\n");
+    }
+    if events.has_sns() {
+        w.push_str("  NotificationsTopic:\n    Type: AWS::SNS::Topic\n");
+    }
+
+    w.push_str("\nOutputs:\n  SiteUrl:\n    Description: Where the site answers\n");
+    if o.http_api {
+        w.push_str("    Value: !Sub \"https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/\"\n");
+    } else {
+        w.push_str("    Value: !GetAtt SiteUrl.FunctionUrl\n");
+    }
+    w.push_str(
+        "  FunctionName:\n    Description: For `aws lambda invoke` (remote manage commands)\n    Value: !Ref Site\n",
+    );
+    Ok(t)
+}
+
+pub(crate) fn template(site: &Site, o: &Options) -> ExitCode {
+    let text = match render(site, o) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match &o.output {
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Some(path) => match std::fs::write(path, text) {
+            Ok(()) => {
+                println!(
+                    "Wrote {}. Deploy with: sam deploy --guided --template-file {}",
+                    path.display(),
+                    path.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("CommandError: could not write {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logical_id;
+
+    #[test]
+    fn logical_ids_are_pascal_case() {
+        assert_eq!(logical_id("pipeline-snapshot"), "PipelineSnapshot");
+        assert_eq!(logical_id("leads"), "Leads");
+        assert_eq!(logical_id("order_events"), "OrderEvents");
+    }
+}
