@@ -17,7 +17,11 @@
 # spawn → first /invocation/next, the first invocation's latency, peak RSS, binary size; medians
 # of 10 runs; then BENCH_WARM (200) more invocations per instance for the warm latency. Aim:
 # manage's cold start ≤ 1.5× the bare function's. With BENCH_SITE=fortunes the baseline is
-# `fortunes_lambda`, the same page hand-written with lambda_http + sea-orm + Tera.
+# `fortunes_lambda`, the same page hand-written with lambda_http + sea-orm + Tera, and the same
+# page from a Django site behind apig-wsgi run by awslambdaric (tests/bench/django_fortunes,
+# Django, apig-wsgi and awslambdaric installed from PyPI into target/bench-django-venv; set
+# BENCH_DJANGO=0 to leave it out) runs in the same emulator, from the same SQLite file. Deployment
+# zip sizes are reported too.
 #
 # Knobs (environment): BENCH_PAGE (default /), BENCH_ROUNDS (3), BENCH_DURATION (10s),
 # BENCH_CONNECTIONS (32), BENCH_THREADS (2), BENCH_COLD_RUNS (10), BENCH_SKIP_BUILD=1 to reuse
@@ -244,12 +248,24 @@ kill "$DJ_PID" "$AX_PID" 2>/dev/null || true
 # --- cold start ---------------------------------------------------------------------------------
 COLD_TARGETS=(manage="$REL/$DJ_BIN")
 [[ "$COLD_BASE" != lambda_hello ]] && COLD_TARGETS+=(lambda_hello="$REL/lambda_hello")
+DJANGO_DIR="$ROOT/tests/bench/django_fortunes"
+DJANGO_VENV="${CARGO_TARGET_DIR:-$ROOT/target}/bench-django-venv"
+WITH_DJANGO=0
+if [[ "$SITE" == fortunes && "${BENCH_DJANGO:-1}" != 0 ]]; then
+    if [[ ! -x "$DJANGO_VENV/bin/python" ]] || ! "$DJANGO_VENV/bin/python" -c 'import django, apig_wsgi, awslambdaric' 2>/dev/null; then
+        say "installing Django, apig-wsgi and awslambdaric from PyPI into $DJANGO_VENV"
+        python3 -m venv "$DJANGO_VENV"
+        timeout 600 "$DJANGO_VENV/bin/pip" install --quiet django apig-wsgi awslambdaric
+    fi
+    COLD_TARGETS+=(django="$DJANGO_DIR/bootstrap")
+    WITH_DJANGO=1
+fi
 COLD_TARGETS+=("$COLD_BASE=$REL/$COLD_BASE")
 say "cold start and warm invocations: $DJ_BIN (DEBUG=false, ALLOWED_HOSTS='*'), lambda_hello and $COLD_BASE under the Runtime API emulator"
 # Each function gets a pool of one connection, as on Lambda.
 timeout 900 "$REL/coldstart" --runs "$COLD_RUNS" --warm "$WARM_INVOCATIONS" --path "$PAGE" \
     --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' --env "DATABASE_URL=$DATABASE_URL" \
-    --env DATABASE_POOL_SIZE=1 "${COLD_TARGETS[@]}" | tee "$TMP/cold.out"
+    --env DATABASE_POOL_SIZE=1 --env "DJANGO_PYTHON=$DJANGO_VENV/bin/python" "${COLD_TARGETS[@]}" | tee "$TMP/cold.out"
 
 field() { awk -v n="$1" -v k="$2" '$1 == "SUMMARY" && $2 == "name=" n {for (i = 3; i <= NF; i++) {split($i, kv, "="); if (kv[1] == k) print kv[2]}}' "$TMP/cold.out"; }
 M_INIT="$(field manage init_ms)"
@@ -297,6 +313,43 @@ if [[ "$COLD_BASE" != lambda_hello ]]; then
         "$(awk -v k="$B_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "$(mib "$(size_of "$COLD_BASE")")"
     printf '  manage / %s: init %s×, init + first invocation %s×, peak RSS %s×\n' "$COLD_BASE" \
         "$(ratio "$M_INIT" "$B_INIT")" "$(ratio "$M_TOTAL" "$B_TOTAL")" "$(ratio "$M_HWM" "$B_HWM")"
+fi
+if ((WITH_DJANGO)); then
+    D_INIT="$(field django init_ms)"
+    D_TOTAL="$(field django total_ms)"
+    D_WARM="$(field django warm_ms)"
+    D_WARM99="$(field django warm_p99_ms)"
+    D_HWM="$(field django hwm_kib)"
+    # Deployment packages as Lambda takes them: the bootstrap alone, or the Django project with
+    # the packages it imports (Django, apig-wsgi, awslambdaric and their dependencies).
+    zip_size() { python3 - "$@" <<'PY'
+import os, sys, zipfile, io
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    for root in sys.argv[1:]:
+        if os.path.isfile(root):
+            z.write(root, os.path.basename(root))
+            continue
+        for d, _, files in os.walk(root):
+            for f in files:
+                if "__pycache__" not in d:
+                    p = os.path.join(d, f)
+                    z.write(p, os.path.relpath(p, root))
+print(len(buf.getvalue()))
+PY
+    }
+    SITE_PACKAGES="$("$DJANGO_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    M_ZIP="$(zip_size "$REL/$DJ_BIN")"
+    B_ZIP="$(zip_size "$REL/$COLD_BASE")"
+    D_ZIP="$(zip_size "$DJANGO_DIR" "$SITE_PACKAGES")"
+    printf '  %-26s %10.2f %12s %12.2f %12s %12s\n' "django (apig-wsgi)" "$D_INIT" "" "$D_TOTAL" \
+        "$(awk -v k="$D_HWM" 'BEGIN {printf "%.1f MiB", k / 1024}')" "zip $(mib "$D_ZIP")"
+    printf '  zip sizes: manage %s, %s %s, django %s\n' "$(mib "$M_ZIP")" "$COLD_BASE" "$(mib "$B_ZIP")" "$(mib "$D_ZIP")"
+    printf '  django / manage: init + first invocation %s× slower (aim ≥ 30×), warm median %s×, peak RSS %s×\n' \
+        "$(ratio "$D_TOTAL" "$M_TOTAL")" "$(ratio "$D_WARM" "$M_WARM")" "$(ratio "$D_HWM" "$M_HWM")"
+    printf '  manage / %s: init + first invocation %s× (aim ≤ 1.5×), warm median %s× (aim ≤ 1.2×), peak RSS %s× (aim ≤ 1.5×)\n' \
+        "$COLD_BASE" "$(ratio "$M_TOTAL" "$B_TOTAL")" "$(ratio "$M_WARM" "$B_WARM")" "$(ratio "$M_HWM" "$B_HWM")"
+    printf '  django warm median %.3f ms, p99 %.3f ms\n' "$D_WARM" "$D_WARM99"
 fi
 printf 'warm invocations through the Lambda door (%s per instance × %s instances):\n' "$WARM_INVOCATIONS" "$COLD_RUNS"
 printf '  manage median %.3f ms, p99 %.3f ms; %s median %.3f ms, p99 %.3f ms; ratio median %s×, p99 %s×\n' \
