@@ -331,6 +331,10 @@ with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             z.write(root, os.path.basename(root))
             continue
         for d, _, files in os.walk(root):
+            top = os.path.relpath(d, root).split(os.sep)[0]
+            # The installer is not part of what the function imports.
+            if top.startswith(("pip", "setuptools", "_distutils_hack", "wheel")):
+                continue
             for f in files:
                 if "__pycache__" not in d:
                     p = os.path.join(d, f)
