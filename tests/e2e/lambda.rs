@@ -78,9 +78,14 @@ fn fixtures_dir() -> &'static Path {
     })
 }
 
+/// The path of one of AWS's sample events.
+pub(crate) fn fixture_path(name: &str) -> PathBuf {
+    fixtures_dir().join(name)
+}
+
 /// One of AWS's sample events, parsed.
 pub(crate) fn fixture(name: &str) -> Value {
-    let path = fixtures_dir().join(name);
+    let path = fixture_path(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }

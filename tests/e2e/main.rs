@@ -12,6 +12,7 @@ mod migrate;
 mod runserver;
 mod staticfiles;
 mod template;
+mod watch;
 
 /// The debug `manage` binary Cargo built for this test run.
 pub fn manage_bin() -> &'static std::path::Path {
