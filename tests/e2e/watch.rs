@@ -58,6 +58,16 @@ fn cargo_lambda_watch_serves_the_example_site() {
     let db = crate::demo_db();
     let port = free_port().to_string();
 
+    // cargo lambda watch builds the function with `cargo run` on the first invocation; built
+    // here first, so that invocation does not wait on a compile.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = clean(Command::new(cargo))
+        .args(["build", "--quiet", "-p", "example_site", "--bin", "manage"])
+        .current_dir(&root)
+        .status()
+        .unwrap();
+    assert!(built.success(), "cargo build of the function failed");
+
     let mut cmd = clean(Command::new(&cargo_lambda));
     cmd.args(["lambda", "watch", "-p", "example_site", "--bin", "manage", "-A", "127.0.0.1", "-P", &port])
         .args(["--env-var", &format!("DATABASE_URL={db}"), "--env-var", "ALLOWED_HOSTS=*"])
