@@ -162,6 +162,12 @@ async fn manage_commands_run_in_the_function() {
     assert!(refused.contains("`manage runserver` cannot run inside the function"), "{refused}");
     let malformed = error_message(f.invoke(&json!({"manage": 42})).await);
     assert!(malformed.contains("must be a command line string or a list of strings"), "{malformed}");
+    // An HTTP request cannot ask for a command, whatever its body or query say.
+    let mut http = fixture("example-apigw-v2-request-no-authorizer.json");
+    http["body"] = json!(r#"{"manage": "showmigrations"}"#);
+    http["rawQueryString"] = json!("manage=showmigrations");
+    let answer = f.invoke(&http).await.response();
+    assert!(answer.get("statusCode").is_some() && answer.get("exit_code").is_none(), "{answer}");
     let nonsense = error_message(f.invoke(&json!({"hello": "world"})).await);
     assert!(nonsense.contains("is not an HTTP request"), "{nonsense}");
 }
