@@ -19,7 +19,7 @@ pub enum Operation {
         /// The table.
         table: String,
         /// The column, as the entity declares it.
-        column: ColumnSchema,
+        column: Box<ColumnSchema>,
         /// Its foreign key.
         foreign_key: Option<ForeignKeySchema>,
     },
@@ -103,7 +103,7 @@ pub fn detect(wanted: &[TableSchema], current: &[TableSchema]) -> Result<Changes
             }
             changes.operations.push(Operation::AddColumn {
                 table: table.name.clone(),
-                column: column.clone(),
+                column: Box::new(column.clone()),
                 foreign_key,
             });
         }
