@@ -81,6 +81,20 @@ impl Database {
     /// The connection pool, opened on first use. A failure is a 503 for this request and is not
     /// remembered: the next call tries again.
     pub async fn connection(&self) -> Result<DatabaseConnection> {
+        // The open pool, without the connect future: that future is some 20 KB, and held inline
+        // it would make every view's future that big, copied and allocated per request.
+        if let Some(pool) = self.pool.get() {
+            return Ok(pool.clone());
+        }
+        self.connect().await
+    }
+
+    /// Opens the pool (first use, or after a failure), boxed for the reason above.
+    fn connect(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<DatabaseConnection>> + Send + '_>> {
+        Box::pin(self.open())
+    }
+
+    async fn open(&self) -> Result<DatabaseConnection> {
         self.pool
             .get_or_try_init(|| async {
                 let mut options = ConnectOptions::new(self.url.clone());
