@@ -55,8 +55,101 @@ pub struct Settings {
     /// FORCE_SCRIPT_NAME: the prefix the site is served under when the front door cannot tell
     /// (a custom domain with a base-path mapping); overrides the stage prefix.
     pub force_script_name: Option<String>,
+    /// The security headers and HTTPS policy (Django's `SECURE_*` and `X_FRAME_OPTIONS`).
+    pub security: Security,
     /// Every other upper-case key of `settings.toml`: the site's own settings.
     pub extra: toml::Table,
+}
+
+/// What `SecurityMiddleware` does, with Django's setting names and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Security {
+    /// SECURE_CONTENT_TYPE_NOSNIFF (on): `X-Content-Type-Options: nosniff`.
+    pub content_type_nosniff: bool,
+    /// SECURE_REFERRER_POLICY (`same-origin`; empty for none).
+    pub referrer_policy: String,
+    /// X_FRAME_OPTIONS (`DENY`; `SAMEORIGIN`, or empty for none): refuses framing
+    /// (clickjacking).
+    pub x_frame_options: String,
+    /// SECURE_HSTS_SECONDS (0: off): `Strict-Transport-Security` on HTTPS responses.
+    pub hsts_seconds: u64,
+    /// SECURE_HSTS_INCLUDE_SUBDOMAINS (off).
+    pub hsts_include_subdomains: bool,
+    /// SECURE_HSTS_PRELOAD (off).
+    pub hsts_preload: bool,
+    /// SECURE_SSL_REDIRECT (off): redirects plain-HTTP requests to HTTPS.
+    pub ssl_redirect: bool,
+    /// SECURE_PROXY_SSL_HEADER (unset), written `X-Forwarded-Proto: https`: the header and value
+    /// a trusted proxy (API Gateway, an ALB, CloudFront) sets on requests that came over HTTPS.
+    /// Only with it set does a request count as secure behind a proxy: a client could send
+    /// the header itself.
+    pub proxy_ssl_header: Option<(String, String)>,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            content_type_nosniff: true,
+            referrer_policy: "same-origin".into(),
+            x_frame_options: "DENY".into(),
+            hsts_seconds: 0,
+            hsts_include_subdomains: false,
+            hsts_preload: false,
+            ssl_redirect: false,
+            proxy_ssl_header: None,
+        }
+    }
+}
+
+impl Security {
+    const KEYS: [&'static str; 8] = [
+        "SECURE_CONTENT_TYPE_NOSNIFF",
+        "SECURE_REFERRER_POLICY",
+        "X_FRAME_OPTIONS",
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        "SECURE_HSTS_PRELOAD",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_PROXY_SSL_HEADER",
+    ];
+
+    /// Sets `key` from its text (an environment variable, or a TOML value written out).
+    fn apply(&mut self, key: &str, raw: &str) -> Result<(), String> {
+        let flag = || parse_bool(key, raw).map_err(|_| format!("{key} must be true or false (got {raw:?})"));
+        match key {
+            "SECURE_CONTENT_TYPE_NOSNIFF" => self.content_type_nosniff = flag()?,
+            "SECURE_HSTS_INCLUDE_SUBDOMAINS" => self.hsts_include_subdomains = flag()?,
+            "SECURE_HSTS_PRELOAD" => self.hsts_preload = flag()?,
+            "SECURE_SSL_REDIRECT" => self.ssl_redirect = flag()?,
+            "SECURE_REFERRER_POLICY" => self.referrer_policy = raw.trim().to_owned(),
+            "X_FRAME_OPTIONS" => {
+                let value = raw.trim().to_ascii_uppercase();
+                if !["", "DENY", "SAMEORIGIN"].contains(&value.as_str()) {
+                    return Err(format!("{key} must be DENY, SAMEORIGIN or empty (got {raw:?})"));
+                }
+                self.x_frame_options = value;
+            }
+            "SECURE_HSTS_SECONDS" => {
+                self.hsts_seconds =
+                    raw.trim().parse().map_err(|_| format!("{key} must be a number of seconds (got {raw:?})"))?
+            }
+            "SECURE_PROXY_SSL_HEADER" => {
+                self.proxy_ssl_header = match raw.split_once(':') {
+                    _ if raw.trim().is_empty() => None,
+                    Some((name, value)) if !name.trim().is_empty() && !value.trim().is_empty() => {
+                        Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{key} is written `Header-Name: value`, e.g. `X-Forwarded-Proto: https` (got {raw:?})"
+                        ));
+                    }
+                }
+            }
+            _ => return Err(format!("{key} is not a security setting")),
+        }
+        Ok(())
+    }
 }
 
 impl Default for Settings {
@@ -72,6 +165,7 @@ impl Default for Settings {
             append_slash: true,
             data_upload_max_memory_size: 2_621_440,
             force_script_name: None,
+            security: Security::default(),
             extra: toml::Table::new(),
         }
     }
@@ -132,7 +226,10 @@ impl Settings {
             "FORCE_SCRIPT_NAME",
             "DATABASE_POOL_SIZE",
             "DATABASE_CONNECT_TIMEOUT",
-        ] {
+        ]
+        .into_iter()
+        .chain(Security::KEYS)
+        {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
             {
@@ -218,6 +315,15 @@ impl Settings {
                     .collect::<Option<_>>()
                     .ok_or_else(|| want("a list of host names"))?;
             }
+            _ if Security::KEYS.contains(&key) => {
+                let raw = match &value {
+                    toml::Value::String(text) => text.clone(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    _ => return Err(want("a string, a number or true/false")),
+                };
+                self.security.apply(key, &raw).map_err(|e| format!("settings.toml: {e}"))?;
+            }
             _ if key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
                 self.extra.insert(key.to_owned(), value);
             }
@@ -263,6 +369,9 @@ impl Settings {
             "ALLOWED_HOSTS" => {
                 self.allowed_hosts =
                     raw.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
+            }
+            _ if Security::KEYS.contains(&key) => {
+                self.security.apply(key, raw).map_err(|e| format!("the environment variable {e}"))?
             }
             _ => {}
         }

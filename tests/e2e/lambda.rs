@@ -1208,3 +1208,27 @@ async fn compressed_pages_are_binary_safe_through_both_doors() {
         assert!(seen.text() == plain.text(), "{shape}: brotli changed the page");
     }
 }
+
+/// Behind API Gateway the request came over HTTPS, which the function believes from
+/// X-Forwarded-Proto only once SECURE_PROXY_SSL_HEADER says the proxy is trusted: then HSTS.
+#[tokio::test]
+async fn hsts_behind_api_gateway_needs_the_trusted_proxy_setting() {
+    let mut trusting = Function::start(&[
+        PRODUCTION[0],
+        PRODUCTION[1],
+        PRODUCTION[2],
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+        ("SECURE_HSTS_SECONDS", "600"),
+    ])
+    .await;
+    let mut wary =
+        Function::start(&[PRODUCTION[0], PRODUCTION[1], PRODUCTION[2], ("SECURE_HSTS_SECONDS", "600")]).await;
+    for shape in [Shape::Rest, Shape::Http, Shape::FunctionUrl] {
+        let req = shape.request(&Req::get("/", 200).header("X-Forwarded-Proto", "https"));
+        let (_, seen) = trusting.send(shape, &req, None).await;
+        assert_eq!(seen.header("strict-transport-security"), Some("max-age=600"), "{shape}");
+        assert_eq!(seen.header("x-frame-options"), Some("DENY"), "{shape}");
+        let (_, seen) = wary.send(shape, &req, None).await;
+        assert_eq!(seen.header("strict-transport-security"), None, "{shape}: X-Forwarded-Proto alone is not trusted");
+    }
+}

@@ -10,6 +10,7 @@ mod lambda;
 mod makemigrations;
 mod migrate;
 mod runserver;
+mod security;
 mod staticfiles;
 mod template;
 mod watch;

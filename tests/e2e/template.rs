@@ -22,6 +22,7 @@ fn the_template_holds_the_function_and_every_trigger_the_site_registered() {
         "FunctionUrlConfig:\n        AuthType: NONE",
         "SECRET_KEY: !Ref SecretKey",
         "DEBUG: \"false\"",
+        "SECURE_PROXY_SSL_HEADER: \"X-Forwarded-Proto: https\"",
         // The CRM's schedule, with the input that names its task.
         "Schedule: \"cron(0 7 ? * MON-FRI *)\"\n            Input: \"{\\\"task\\\":\\\"pipeline-snapshot\\\"}\"",
         // Its queue, whose failed records alone are retried.

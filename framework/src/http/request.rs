@@ -193,6 +193,22 @@ impl Request {
         self.header(header::HOST).or_else(|| self.head.uri.authority().map(|a| a.as_str()))
     }
 
+    /// Whether the request came over HTTPS (Django's `is_secure()`). runserver speaks plain
+    /// HTTP; behind a proxy or on Lambda it is known only from the header
+    /// SECURE_PROXY_SSL_HEADER names, which counts only when that setting says the proxy is
+    /// trusted: otherwise a client could claim HTTPS by sending the header itself.
+    pub fn is_secure(&self) -> bool {
+        // Not the URI's scheme: lambda_http builds it from X-Forwarded-Proto, which is exactly
+        // the header that must not count unless the setting says so.
+        match &self.site.settings().security.proxy_ssl_header {
+            Some((name, value)) => self
+                .header(name.as_str())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|first| first.trim().eq_ignore_ascii_case(value)),
+            None => false,
+        }
+    }
+
     /// The name of the route that matched (`"crm:contact-detail"`), if it has one.
     pub fn route_name(&self) -> Option<&str> {
         self.route_name.as_deref()
@@ -251,11 +267,6 @@ impl Request {
     pub fn build_absolute_uri(&self, location: &str) -> String {
         let scheme = if self.is_secure() { "https" } else { "http" };
         format!("{scheme}://{}{location}", self.host().unwrap_or("localhost"))
-    }
-
-    /// Whether the request came over HTTPS, as the front door recorded it.
-    pub fn is_secure(&self) -> bool {
-        self.head.uri.scheme_str() == Some("https")
     }
 }
 

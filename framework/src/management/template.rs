@@ -77,6 +77,8 @@ pub(crate) fn render(site: &Site, o: &Options) -> Result<String, String> {
     w.push_str("          DATABASE_URL: !Ref DatabaseUrl\n          ALLOWED_HOSTS: !Ref AllowedHosts\n");
     // One request at a time per instance: one connection is all it can use.
     w.push_str("          DATABASE_POOL_SIZE: \"1\"\n");
+    // Function URLs and API Gateway speak HTTPS to clients and say so in this header.
+    w.push_str("          SECURE_PROXY_SSL_HEADER: \"X-Forwarded-Proto: https\"\n");
     if !settings.static_url.starts_with('/') {
         writeln!(w, "          STATIC_URL: {}", q(&settings.static_url)).unwrap();
     }

@@ -130,3 +130,54 @@ impl Middleware for CommonMiddleware {
         })
     }
 }
+
+/// Django's `SecurityMiddleware` and `XFrameOptionsMiddleware` in one: redirects plain HTTP to
+/// HTTPS when SECURE_SSL_REDIRECT is on, and adds `X-Content-Type-Options: nosniff`,
+/// `Referrer-Policy`, `X-Frame-Options` and, on HTTPS responses, `Strict-Transport-Security`,
+/// as the settings say (see [`Security`](crate::conf::Security)). A view that sets one of these
+/// headers itself keeps its own value (how a page allows framing, say).
+pub struct SecurityMiddleware;
+
+impl Middleware for SecurityMiddleware {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
+        Box::pin(async move {
+            let security = &req.settings().security;
+            let secure = req.is_secure();
+            if security.ssl_redirect && !secure {
+                // Only to a host this site serves: ALLOWED_HOSTS answers the others with 400.
+                let host = req.host().unwrap_or("").to_owned();
+                if req.settings().host_allowed(&host) {
+                    let to = format!("https://{host}{}", req.full_path());
+                    return Ok(Response::redirect_with(StatusCode::MOVED_PERMANENTLY, &to));
+                }
+            }
+            let security = security.clone();
+            let mut resp = next.run(req).await;
+            let headers = resp.headers_mut();
+            let mut set = |name: http::HeaderName, value: &str| {
+                if !value.is_empty()
+                    && !headers.contains_key(&name)
+                    && let Ok(v) = http::HeaderValue::from_str(value)
+                {
+                    headers.insert(name, v);
+                }
+            };
+            if security.content_type_nosniff {
+                set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+            }
+            set(header::REFERRER_POLICY, &security.referrer_policy);
+            set(header::X_FRAME_OPTIONS, &security.x_frame_options);
+            if secure && security.hsts_seconds > 0 {
+                let mut hsts = format!("max-age={}", security.hsts_seconds);
+                if security.hsts_include_subdomains {
+                    hsts.push_str("; includeSubDomains");
+                }
+                if security.hsts_preload {
+                    hsts.push_str("; preload");
+                }
+                set(header::STRICT_TRANSPORT_SECURITY, &hsts);
+            }
+            Ok(resp)
+        })
+    }
+}

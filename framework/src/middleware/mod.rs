@@ -9,7 +9,7 @@
 mod builtin;
 mod gzip;
 
-pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, RequestLog};
+pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, RequestLog, SecurityMiddleware};
 pub use gzip::Compression;
 
 use std::future::Future;

@@ -292,8 +292,8 @@ impl SiteBuilder {
         self
     }
 
-    /// Appends a middleware after the built-in ones (request logging, common headers and
-    /// APPEND_SLASH, ALLOWED_HOSTS, body size limit).
+    /// Appends a middleware after the built-in ones (request logging, security headers and
+    /// HTTPS redirect, common headers, ALLOWED_HOSTS, body size limit).
     pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
         self.middleware.push(middleware);
         self
@@ -337,6 +337,7 @@ impl SiteBuilder {
 
         let mut chain: Vec<Arc<dyn Middleware>> = vec![
             Arc::new(middleware::RequestLog),
+            Arc::new(middleware::SecurityMiddleware),
             Arc::new(middleware::CommonMiddleware),
             Arc::new(middleware::AllowedHosts),
             Arc::new(middleware::BodySizeLimit),
