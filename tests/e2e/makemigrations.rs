@@ -121,20 +121,7 @@ impl ScratchSite {
     /// Builds the scratch site's binary with cargo, as `cargo manage` would.
     fn build(&self) -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = Command::new(cargo);
-        // What cargo sets for this test process describes this package; build scripts that
-        // watch those variables would see a change, rebuild, and make the next `cargo test`
-        // rebuild them back.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"]
-                .iter()
-                .any(|p| key.starts_with(p));
-            if per_package || key == "CARGO_TARGET_TMPDIR" || key == "CARGO_RUSTC_CURRENT_DIR" {
-                build.env_remove(key.as_ref());
-            }
-        }
-        let out = build
+        let out = tests::process::nested_cargo(cargo)
             .args(["build", "--quiet", "-p", "example_site", "--bin", "scratch-manage"])
             .current_dir(&self.root)
             .env("CARGO_TARGET_DIR", target_dir())

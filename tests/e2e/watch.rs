@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tests::http1::request;
-use tests::process::spawn_runserver;
+use tests::process::{nested_cargo, spawn_runserver};
 
 use crate::manage_bin;
 
@@ -34,22 +34,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A command with what cargo set for this test process removed (see the makemigrations test:
-/// build scripts watching those variables would rebuild shared dependencies).
-fn clean(mut cmd: Command) -> Command {
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"]
-            .iter()
-            .any(|p| key.starts_with(p))
-            || key == "CARGO_TARGET_TMPDIR"
-        {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-    cmd
-}
-
 #[test]
 #[ignore = "needs DJAMBDA_CARGO_LAMBDA (the cargo-lambda executable from PyPI; .ci/run installs it)"]
 fn cargo_lambda_watch_serves_the_example_site() {
@@ -61,14 +45,14 @@ fn cargo_lambda_watch_serves_the_example_site() {
     // cargo lambda watch builds the function with `cargo run` on the first invocation; built
     // here first, so that invocation does not wait on a compile.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let built = clean(Command::new(cargo))
+    let built = nested_cargo(cargo)
         .args(["build", "--quiet", "-p", "example_site", "--bin", "manage"])
         .current_dir(&root)
         .status()
         .unwrap();
     assert!(built.success(), "cargo build of the function failed");
 
-    let mut cmd = clean(Command::new(&cargo_lambda));
+    let mut cmd = nested_cargo(&cargo_lambda);
     cmd.args(["lambda", "watch", "-p", "example_site", "--bin", "manage", "-A", "127.0.0.1", "-P", &port])
         .args(["--env-var", &format!("DATABASE_URL={db}"), "--env-var", "ALLOWED_HOSTS=*"])
         .current_dir(&root)
@@ -103,7 +87,7 @@ fn cargo_lambda_watch_serves_the_example_site() {
     // cargo lambda invoke, with AWS's HTTP API sample event (its first invocation also builds
     // the function, hence the long timeout).
     let event = crate::lambda::fixture_path("example-apigw-v2-request-no-authorizer.json");
-    let out = clean(Command::new(&cargo_lambda))
+    let out = nested_cargo(&cargo_lambda)
         .args(["lambda", "invoke", "manage", "-A", "127.0.0.1", "-P", &port, "--data-file"])
         .arg(&event)
         .current_dir(&root)

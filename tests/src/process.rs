@@ -93,3 +93,21 @@ fn spawn(mut cmd: Command) -> Running {
     });
     Running { child, stderr: rx }
 }
+
+/// A `cargo` (or `cargo lambda`) command for a test to run, without the variables cargo set
+/// for the test process itself (`CARGO_PKG_*`, `CARGO_MANIFEST_*`, …). They describe the test's
+/// package; build scripts that watch them would see a change, rebuild shared dependencies, and
+/// make the next `cargo test` rebuild them back.
+pub fn nested_cargo(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"]
+            .iter()
+            .any(|p| key.starts_with(p));
+        if per_package || key == "CARGO_TARGET_TMPDIR" || key == "CARGO_RUSTC_CURRENT_DIR" {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}

@@ -141,7 +141,9 @@ pub struct SecurityMiddleware;
 impl Middleware for SecurityMiddleware {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            let security = &req.settings().security;
+            // The site (an Arc) outlives the request, which the rest of the chain consumes.
+            let site = req.site().clone();
+            let security = &site.settings().security;
             let secure = req.is_secure();
             if security.ssl_redirect && !secure {
                 // Only to a host this site serves: ALLOWED_HOSTS answers the others with 400.
@@ -151,7 +153,6 @@ impl Middleware for SecurityMiddleware {
                     return Ok(Response::redirect_with(StatusCode::MOVED_PERMANENTLY, &to));
                 }
             }
-            let security = security.clone();
             let mut resp = next.run(req).await;
             let headers = resp.headers_mut();
             let mut set = |name: http::HeaderName, value: &str| {
