@@ -25,6 +25,10 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .urls(urls::urlpatterns())
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))
+        // Django's INSTALLED_APPS: users and permissions, the session table (for
+        // SESSION_ENGINE = "db"), then the CRM, whose models get permissions.
+        .app(djambda::auth::app())
+        .app(djambda::sessions::migrations::app())
         .app(crm::app())
         .migrations::<migrations::Migrator>("crm")
         .migrations_dir("crm", migrations::SOURCE_DIR)
@@ -33,7 +37,10 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .model::<crm::models::deal::Entity>("crm.deal")
         .model::<crm::models::note::Entity>("crm.note")
         .initial_data("demo")
-        // gzip or brotli for the browsers that take them; less to send out of Lambda.
+        // Every page needs a logged-in user, except the login page and static files.
+        .middleware(std::sync::Arc::new(djambda::auth::LoginRequiredMiddleware))
+        // gzip or brotli for the browsers that take them; less to send out of Lambda. The CSRF
+        // token in each page is masked afresh every time, so compression cannot leak it.
         .middleware(std::sync::Arc::new(djambda::middleware::Compression::default()))
         // Work the same function does outside HTTP requests (see crm::tasks).
         .schedule("pipeline-snapshot", "cron(0 7 ? * MON-FRI *)", crm::tasks::pipeline_snapshot)

@@ -4,7 +4,7 @@ use djambda::UrlConf;
 
 use crate::crm;
 
-/// Every URL of the site; the CRM app lives at the root.
+/// Every URL of the site: login and logout under `accounts/`, the CRM app at the root.
 pub fn urlpatterns() -> UrlConf {
-    UrlConf::new().include("", crm::urls::urlpatterns())
+    UrlConf::new().include("accounts/", djambda::auth::urls()).include("", crm::urls::urlpatterns())
 }

@@ -40,16 +40,24 @@
 
 #![warn(missing_docs)]
 
+// The derive macros name `::djambda::…`, which must resolve inside this crate too.
+extern crate self as djambda;
+
 pub mod assets;
+pub mod auth;
 pub mod conf;
 pub mod db;
 mod error;
+pub mod forms;
 pub mod http;
 pub mod lambda;
 pub mod management;
+pub mod messages;
 pub mod middleware;
 pub mod server;
+pub mod sessions;
 pub mod shortcuts;
+pub mod signing;
 mod site;
 pub mod staticfiles;
 pub mod templates;
@@ -66,11 +74,12 @@ pub use urls::UrlConf;
 /// What a site module usually needs: `use djambda::prelude::*;`.
 pub mod prelude {
     pub use crate::context;
+    pub use crate::forms::{Choices, Form};
     pub use crate::http::{QueryDict, Request, Response};
     pub use crate::shortcuts::{redirect, redirect_to, render};
     pub use crate::templates::Context;
     pub use crate::urls::{UrlConf, get, post};
-    pub use crate::views::{ClientIp, Form, Json, Path, Query};
+    pub use crate::views::{ClientIp, Json, Path, Query};
     pub use crate::{App, Error, ErrorKind, Result, ResultExt, Settings, Site};
 }
 

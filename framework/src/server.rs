@@ -58,8 +58,9 @@ pub async fn serve(site: Site, listener: TcpListener, shutdown: impl Future<Outp
 }
 
 async fn answer(site: &Site, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
-    let limit = site.settings().data_upload_max_memory_size;
     let (mut parts, body) = req.into_parts();
+    let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let limit = site.settings().max_body_size(content_type);
     parts.extensions.insert(ClientAddr(peer));
     let declared = parts
         .headers

@@ -27,7 +27,9 @@ pub fn render_to_string(req: &Request, template: &str, context: Context) -> Resu
         p(req, &mut ctx);
     }
     ctx.extend(context);
-    req.site().templates().render_plain(template, &ctx)
+    let html = req.site().templates().render_plain(template, &ctx)?;
+    crate::templates::after_render(req, &ctx, &html);
+    Ok(html)
 }
 
 /// Redirects (302) to a route name (`"crm:contact-list"`) or, when `to` contains a `/`, to that

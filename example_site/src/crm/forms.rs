@@ -1,116 +1,104 @@
-//! The CRM's forms: what a POST may carry and how it is checked.
+//! The CRM's forms (Django's `crm/forms.py`): the forecast calculator, and a model form for
+//! each record people edit.
 
-use serde::{Deserialize, Serialize};
+use djambda::db::sea_orm::prelude::Decimal;
+use djambda::forms::{Form, FormErrors, ModelForm, Widget};
+
+use super::models::{Stage, company, contact, deal, note};
 
 /// The deal forecast form: an amount and a win probability.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Form)]
 pub struct ForecastForm {
-    /// The deal amount, as typed (`12,500.50` is fine).
-    #[serde(default)]
-    pub amount: String,
-    /// The win probability in percent, as typed.
-    #[serde(default)]
-    pub probability: String,
-}
-
-/// A valid forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Forecast {
-    /// Amount in cents.
-    pub amount_cents: i64,
-    /// Probability in percent (0–100).
+    /// The deal amount (`12,500.50` is fine).
+    #[form(min = "0.01", max = "1000000000", decimal_places = 2)]
+    pub amount: Decimal,
+    /// The win probability in percent.
+    #[form(label = "Win probability (%)", min = 0, max = 100)]
     pub probability: u8,
-    /// Amount × probability, in cents.
-    pub weighted_cents: i64,
-}
-
-/// A field's error, for re-rendering the form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// The field name.
-    pub field: &'static str,
-    /// What is wrong, for a person.
-    pub message: String,
 }
 
 impl ForecastForm {
-    /// Validates the form as Django's `is_valid()` + `cleaned_data` would.
-    pub fn clean(&self) -> Result<Forecast, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        let amount = self.amount.trim().replace(',', "");
-        let amount_cents = if amount.is_empty() {
-            errors.push(FieldError { field: "amount", message: "This field is required.".into() });
-            None
-        } else {
-            match parse_cents(&amount) {
-                Some(c) if c > 0 && c <= 100_000_000_000 => Some(c),
-                Some(_) => {
-                    errors.push(FieldError {
-                        field: "amount",
-                        message: "Enter an amount between 0.01 and 1,000,000,000.".into(),
-                    });
-                    None
-                }
-                None => {
-                    errors.push(FieldError {
-                        field: "amount",
-                        message: "Enter a number, like 12500 or 12,500.50.".into(),
-                    });
-                    None
-                }
-            }
-        };
-        let probability = match self.probability.trim().parse::<u8>() {
-            Ok(p) if p <= 100 => Some(p),
-            _ if self.probability.trim().is_empty() => {
-                errors.push(FieldError { field: "probability", message: "This field is required.".into() });
-                None
-            }
-            _ => {
-                errors.push(FieldError { field: "probability", message: "Enter a whole number from 0 to 100.".into() });
-                None
-            }
-        };
-        match (amount_cents, probability) {
-            (Some(amount_cents), Some(probability)) if errors.is_empty() => {
-                Ok(Forecast { amount_cents, probability, weighted_cents: amount_cents * i64::from(probability) / 100 })
-            }
-            _ => Err(errors),
-        }
+    /// Amount × probability, rounded to cents.
+    pub fn weighted(&self) -> Decimal {
+        (self.amount * Decimal::from(self.probability) / Decimal::from(100)).round_dp(2)
     }
 }
 
-/// `12500.5` → 1250050 cents; `None` for anything else.
-fn parse_cents(s: &str) -> Option<i64> {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || frac.len() > 2
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
-    whole.checked_mul(100)?.checked_add(frac)
+/// Companies: name, a unique slug for their URL, and where they are.
+pub fn company_form() -> ModelForm<company::Entity> {
+    use company::Column as C;
+    ModelForm::new([C::Name, C::Slug, C::Industry, C::City, C::Website])
+        .help_text(C::Slug, "Used in the company's address: lower-case letters, digits and hyphens.")
+        .url(C::Website)
+        .required(C::Website, false)
+        .required(C::City, false)
+        .required(C::Industry, false)
+        .clean(|data, errors: &mut FormErrors| {
+            let slug = data.get("slug").unwrap_or("").trim();
+            if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                errors.add(Some("slug"), "Enter a valid slug: lower-case letters, digits and hyphens only.");
+            } else if slug == "new" {
+                // companies/new/ is the page that adds one.
+                errors.add(Some("slug"), "“new” is reserved; choose another slug.");
+            }
+        })
+}
+
+/// Contacts: a person at a company.
+pub fn contact_form() -> ModelForm<contact::Entity> {
+    use contact::Column as C;
+    ModelForm::new([C::FirstName, C::LastName, C::CompanyId, C::Title, C::Email, C::Phone])
+        .label(C::CompanyId, "Company")
+        .email(C::Email)
+        .required(C::Title, false)
+        .required(C::Phone, false)
+}
+
+/// Deals: a sale in the pipeline.
+pub fn deal_form() -> ModelForm<deal::Entity> {
+    use deal::Column as C;
+    ModelForm::new([C::Title, C::CompanyId, C::Stage, C::Amount, C::ExpectedClose])
+        .label(C::CompanyId, "Company")
+        .choices::<Stage>(C::Stage)
+        .label(C::ExpectedClose, "Expected close date")
+}
+
+/// Notes: about a contact or a deal (at least one).
+pub fn note_form() -> ModelForm<note::Entity> {
+    use note::Column as C;
+    ModelForm::new([C::Body, C::ContactId, C::DealId])
+        .label(C::ContactId, "About contact")
+        .label(C::DealId, "About deal")
+        .widget(C::Body, Widget::Textarea)
+        .related::<contact::Entity>(C::ContactId, |c| format!("{} {}", c.first_name, c.last_name))
+        .clean(|data, errors| {
+            let empty = |name| data.get(name).is_none_or(|v| v.trim().is_empty());
+            if empty("contact_id") && empty("deal_id") {
+                errors.add(None, "Choose the contact or the deal this note is about.");
+            }
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use djambda::forms::FormData;
 
     #[test]
     fn valid_forecast_weights_the_amount() {
-        let f = ForecastForm { amount: "12,500.50".into(), probability: "40".into() };
-        assert_eq!(f.clean().unwrap(), Forecast { amount_cents: 1_250_050, probability: 40, weighted_cents: 500_020 });
+        let mut form = ForecastForm::bind_data(FormData::from_pairs([("amount", "12,500.50"), ("probability", "40")]));
+        assert!(form.is_valid(), "{}", form.errors());
+        let f = form.cleaned_data().unwrap();
+        assert_eq!(f.weighted().to_string(), "5000.20");
     }
 
     #[test]
     fn every_bad_field_is_reported() {
-        let errors = ForecastForm { amount: "12.345".into(), probability: "140".into() }.clean().unwrap_err();
-        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec!["amount", "probability"]);
-        let missing = ForecastForm::default().clean().unwrap_err();
-        assert!(missing.iter().all(|e| e.message == "This field is required."));
+        let form = ForecastForm::bind_data(FormData::from_pairs([("amount", "12.345"), ("probability", "140")]));
+        assert!(!form.is_valid());
+        assert_eq!(form.errors().field("amount"), ["Ensure that there are no more than 2 decimal places."]);
+        assert_eq!(form.errors().field("probability"), ["Ensure this value is less than or equal to 100."]);
+        let missing = ForecastForm::bind_data(FormData::default());
+        assert_eq!(missing.errors().field("amount"), ["This field is required."]);
     }
 }

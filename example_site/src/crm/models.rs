@@ -2,11 +2,13 @@
 //! submodules). The `migrations` crate creates their tables; after changing an entity,
 //! `cargo manage makemigrations` writes the migration that follows it.
 
+use djambda::forms::Choices;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Where a deal stands in the pipeline (stored as its lower-case name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum)]
+/// Where a deal stands in the pipeline (stored as its lower-case name, which is also its value
+/// in forms: `#[derive(Choices)]` reads `string_value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, EnumIter, DeriveActiveEnum, Choices)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -83,15 +85,19 @@ pub mod company {
         #[sea_orm(primary_key)]
         pub id: i32,
         /// URL slug, unique.
-        #[sea_orm(unique)]
+        #[sea_orm(unique, column_type = "String(StringLen::N(80))")]
         pub slug: String,
         /// Display name.
+        #[sea_orm(column_type = "String(StringLen::N(200))")]
         pub name: String,
         /// Industry.
+        #[sea_orm(column_type = "String(StringLen::N(100))")]
         pub industry: String,
         /// Head-office city.
+        #[sea_orm(column_type = "String(StringLen::N(100))")]
         pub city: String,
         /// Website.
+        #[sea_orm(column_type = "String(StringLen::N(200))")]
         pub website: String,
     }
 
@@ -136,14 +142,19 @@ pub mod contact {
         /// The company they work for.
         pub company_id: i32,
         /// Given name.
+        #[sea_orm(column_type = "String(StringLen::N(100))")]
         pub first_name: String,
         /// Family name.
+        #[sea_orm(column_type = "String(StringLen::N(100))")]
         pub last_name: String,
         /// Job title.
+        #[sea_orm(column_type = "String(StringLen::N(100))")]
         pub title: String,
         /// Email address.
+        #[sea_orm(column_type = "String(StringLen::N(254))")]
         pub email: String,
         /// Phone number.
+        #[sea_orm(column_type = "String(StringLen::N(40))")]
         pub phone: String,
     }
 
@@ -184,6 +195,7 @@ pub mod deal {
         /// The company the deal is with.
         pub company_id: i32,
         /// Short description.
+        #[sea_orm(column_type = "String(StringLen::N(200))")]
         pub title: String,
         /// Pipeline stage.
         pub stage: super::Stage,

@@ -20,8 +20,8 @@ pub struct QueryDict {
 
 impl QueryDict {
     /// An empty dictionary.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        QueryDict { pairs: Vec::new() }
     }
 
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).

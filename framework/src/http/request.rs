@@ -25,7 +25,7 @@ pub struct Request {
     params: Vec<(String, String)>,
     route_name: Option<String>,
     query: OnceLock<QueryDict>,
-    form: OnceLock<QueryDict>,
+    form: OnceLock<std::result::Result<crate::forms::FormData, String>>,
 }
 
 impl Request {
@@ -134,16 +134,20 @@ impl Request {
         self.header(header::CONTENT_TYPE).map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
     }
 
-    /// The urlencoded form body (Django's `request.POST`): empty unless the body is
-    /// `application/x-www-form-urlencoded`.
+    /// The form fields of the body (Django's `request.POST`): from an
+    /// `application/x-www-form-urlencoded` or `multipart/form-data` body, empty for other
+    /// bodies (and for a malformed multipart one, which [`form_data`](Self::form_data) reports).
     pub fn form(&self) -> &QueryDict {
-        self.form.get_or_init(|| {
-            if self.content_type().as_deref() == Some("application/x-www-form-urlencoded") {
-                QueryDict::from_bytes(&self.body)
-            } else {
-                QueryDict::new()
-            }
-        })
+        static EMPTY: QueryDict = QueryDict::new();
+        match self.parsed_form() {
+            Ok(data) => &data.fields,
+            Err(_) => &EMPTY,
+        }
+    }
+
+    /// The body parsed as form data once, on first use.
+    pub(crate) fn parsed_form(&self) -> &std::result::Result<crate::forms::FormData, String> {
+        self.form.get_or_init(|| crate::forms::parse_body(self))
     }
 
     /// Parses a JSON body; a missing or wrong content type is 415, malformed JSON is 400.

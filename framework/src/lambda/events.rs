@@ -243,7 +243,7 @@ pub(crate) async fn run_sns(site: &Site, event: Value) -> Result<Value, EventErr
 
 /// Commands that make no sense in a function: they serve forever, wait for a person, or
 /// write source files.
-const NOT_REMOTE: [&str; 4] = ["runserver", "dbshell", "lambda", "makemigrations"];
+const NOT_REMOTE: [&str; 5] = ["runserver", "dbshell", "lambda", "makemigrations", "changepassword"];
 
 /// Runs `manage …` in the function, as `zappa manage` does: the same binary, started again
 /// with the command's arguments, its exit code and output returned. Only a direct invocation

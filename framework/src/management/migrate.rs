@@ -44,28 +44,47 @@ pub(crate) fn showmigrations(site: &Site) -> ExitCode {
     }
 }
 
-/// `migrate`: applies every pending migration of every app, or with `--target` moves the app
-/// that has that migration forward or back to it (`zero`: everything unapplied).
-pub(crate) fn migrate(site: &Site, target: Option<&str>) -> ExitCode {
+/// `migrate [APP]`: applies every pending migration (of every app, or of `APP`), or with
+/// `--target` moves an app forward or back to a migration (`zero`: everything unapplied; with no
+/// app, every app's, the last installed first).
+pub(crate) fn migrate(site: &Site, app: Option<&str>, target: Option<&str>) -> ExitCode {
     let result = super::block_on(async {
         let db = connect(site).await?;
-        let sets = site.migrations();
+        let sets: Vec<&dyn MigrationSet> = match app {
+            None => site.migrations().iter().map(|s| s.as_ref()).collect(),
+            Some(label) => match site.migrations().iter().find(|s| s.app_label() == label) {
+                Some(set) => vec![set.as_ref()],
+                None => {
+                    let known: Vec<&str> = site.migrations().iter().map(|s| s.app_label()).collect();
+                    return Err(format!(
+                        "App '{label}' does not have migrations (apps with migrations: {}).",
+                        known.join(", ")
+                    ));
+                }
+            },
+        };
         println!("Operations to perform:");
+        let labels = |sets: &[&dyn MigrationSet]| {
+            let l: Vec<&str> = sets.iter().map(|s| s.app_label()).collect();
+            if l.is_empty() { "(none)".to_owned() } else { l.join(", ") }
+        };
         let plan: Vec<(&dyn MigrationSet, Option<&str>)> = match target {
             None => {
-                let labels: Vec<&str> = sets.iter().map(|s| s.app_label()).collect();
-                println!(
-                    "  Apply all migrations: {}",
-                    if labels.is_empty() { "(none)".into() } else { labels.join(", ") }
-                );
-                sets.iter().map(|s| (s.as_ref(), None)).collect()
+                println!("  Apply all migrations: {}", labels(&sets));
+                sets.iter().map(|s| (*s, None)).collect()
+            }
+            Some("zero") => {
+                // Later apps may refer to earlier apps' tables: unapply them first.
+                let reversed: Vec<&dyn MigrationSet> = sets.iter().rev().copied().collect();
+                println!("  Unapply all migrations: {}", labels(&reversed));
+                reversed.into_iter().map(|s| (s, Some("zero"))).collect()
             }
             Some(name) => {
                 let mut owner = None;
-                for set in sets {
+                for set in &sets {
                     let states = set.status(&db).await.map_err(|e| e.to_string())?;
-                    if name == "zero" || states.iter().any(|m| m.name == name) {
-                        owner = Some(set.as_ref());
+                    if states.iter().any(|m| m.name == name) {
+                        owner = Some(*set);
                         break;
                     }
                 }
@@ -86,6 +105,7 @@ pub(crate) fn migrate(site: &Site, target: Option<&str>) -> ExitCode {
         if !changed {
             println!("  No migrations to apply.");
         }
+        crate::auth::sync_if_installed(site, &db).await?;
         Ok(())
     });
     match result {

@@ -17,6 +17,9 @@ mod makemigrations;
 mod migrate;
 mod runserver;
 mod template;
+mod users;
+
+pub use users::PASSWORD_ENV;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,8 @@ enum Command {
     },
     /// Applies pending migrations, or moves to a given migration.
     Migrate {
+        /// Only this app's migrations (`crm`, `auth`…).
+        app: Option<String>,
         /// Roll forward or back to this migration (`0001_initial`), or `zero` to unapply all.
         #[arg(long)]
         target: Option<String>,
@@ -97,6 +102,27 @@ enum Command {
     },
     /// Opens the database's own shell (sqlite3, psql or mysql) with the settings' connection.
     Dbshell,
+    /// Creates a user who can do everything: asks for the username, email and password (typed
+    /// hidden, twice), or with --noinput takes them from the options and DJAMBDA_SUPERUSER_PASSWORD.
+    Createsuperuser {
+        /// The username.
+        #[arg(long)]
+        username: Option<String>,
+        /// The email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Ask nothing: --username is required, the password comes from DJAMBDA_SUPERUSER_PASSWORD
+        /// (without it the user cannot log in until `changepassword`).
+        #[arg(long, visible_alias = "no-input")]
+        noinput: bool,
+    },
+    /// Sets a user's password (typed hidden, twice; three tries).
+    Changepassword {
+        /// The username (default: the current system user's name).
+        username: Option<String>,
+    },
+    /// Deletes expired sessions from the database (SESSION_ENGINE = "db").
+    Clearsessions,
     /// Writes every static file, under its plain and content-hashed names, plus a
     /// staticfiles.json manifest, to DIR (for S3/CloudFront; then set STATIC_URL to its URL).
     Collectstatic {
@@ -235,7 +261,9 @@ impl Manage {
             }
             Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
             Some(Command::Check { database }) => check(site, database),
-            Some(Command::Migrate { target }) => with_site(site, |s| migrate::migrate(s, target.as_deref())),
+            Some(Command::Migrate { app, target }) => {
+                with_site(site, |s| migrate::migrate(s, app.as_deref(), target.as_deref()))
+            }
             Some(Command::Showmigrations) => with_site(site, migrate::showmigrations),
             Some(Command::Makemigrations { name, app, dry_run, check }) => with_site(site, |s| {
                 makemigrations::makemigrations(s, makemigrations::Options { name, app, dry_run, check })
@@ -245,6 +273,11 @@ impl Manage {
             }
             Some(Command::Loaddata { fixtures: names }) => with_site(site, |s| fixtures::loaddata(s, &names)),
             Some(Command::Dbshell) => with_site(site, dbshell::dbshell),
+            Some(Command::Createsuperuser { username, email, noinput }) => {
+                with_site(site, |s| users::createsuperuser(s, noinput, username, email))
+            }
+            Some(Command::Changepassword { username }) => with_site(site, |s| users::changepassword(s, username)),
+            Some(Command::Clearsessions) => with_site(site, users::clearsessions),
             Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
             Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(site),
             Some(Command::Lambda {

@@ -92,12 +92,18 @@ pub struct BodySizeLimit;
 impl Middleware for BodySizeLimit {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            let limit = req.settings().data_upload_max_memory_size;
+            let content_type = req.header(header::CONTENT_TYPE);
+            let limit = req.settings().max_body_size(content_type);
             let declared = req.header(header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             if req.extensions().get::<BodyTooLarge>().is_some() || declared > limit as u64 || req.body().len() > limit {
+                let setting = if limit == req.settings().data_upload_max_memory_size {
+                    "DATA_UPLOAD_MAX_MEMORY_SIZE"
+                } else {
+                    "FILE_UPLOAD_MAX_SIZE"
+                };
                 return Err(Error::new(
                     ErrorKind::PayloadTooLarge,
-                    format!("the request body is larger than DATA_UPLOAD_MAX_MEMORY_SIZE ({limit} bytes)"),
+                    format!("the request body is larger than {setting} ({limit} bytes)"),
                 ));
             }
             Ok(next.run(req).await)

@@ -7,9 +7,11 @@
 //! (logging, say) still sees a response with a status.
 
 mod builtin;
+pub mod csrf;
 mod gzip;
 
 pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, RequestLog, SecurityMiddleware};
+pub use csrf::CsrfViewMiddleware;
 pub use gzip::Compression;
 
 use std::future::Future;

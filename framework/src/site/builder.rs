@@ -20,18 +20,56 @@ use crate::urls::{Converter, Converters, Resolver, UrlConf, UrlConfError};
 ///     App::new("crm").templates(djambda::assets!("src/crm/templates")).static_files(djambda::assets!("src/crm/static"))
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct App {
     name: String,
     templates: Option<AssetDir>,
     static_files: Option<AssetDir>,
     fixtures: Option<AssetDir>,
+    migrations: Option<Arc<dyn MigrationSet>>,
+    models: Vec<Arc<dyn FixtureModel>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("name", &self.name)
+            .field("migrations", &self.migrations.is_some())
+            .field("models", &self.models.iter().map(|m| m.label().to_owned()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl App {
     /// An app called `name` (its URL namespace, by convention).
     pub fn new(name: &str) -> Self {
-        App { name: name.to_owned(), templates: None, static_files: None, fixtures: None }
+        App {
+            name: name.to_owned(),
+            templates: None,
+            static_files: None,
+            fixtures: None,
+            migrations: None,
+            models: Vec::new(),
+        }
+    }
+
+    /// The app's migrations (a sea-orm-migration `Migrator`), applied by `manage migrate` under
+    /// the app's name. Give the migrator its own `migration_table_name` when it is not the
+    /// site's only one.
+    pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self) -> Self {
+        self.migrations = Some(Arc::new(SeaMigrations::<M>::new(&self.name)));
+        self
+    }
+
+    /// One of the app's models (a sea-orm entity with an `id` primary key), as `app.model`
+    /// for fixtures and permissions.
+    pub fn model<E>(mut self, label: &str) -> Self
+    where
+        EntityFixture<E>: FixtureModel + 'static,
+        E: sea_orm::EntityTrait,
+    {
+        self.models.push(Arc::new(EntityFixture::<E>::new(label)));
+        self
     }
 
     /// The app's template folder.
@@ -77,6 +115,8 @@ pub enum ConfigError {
     Migrations(String),
     /// A schedule or queue is registered wrongly.
     Events(String),
+    /// The session engine cannot be used as configured.
+    Sessions(String),
 }
 
 impl std::fmt::Display for ConfigError {
@@ -90,6 +130,7 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
             ConfigError::Migrations(e) => e.fmt(f),
             ConfigError::Events(e) => e.fmt(f),
+            ConfigError::Sessions(e) => e.fmt(f),
         }
     }
 }
@@ -267,8 +308,14 @@ impl SiteBuilder {
         self
     }
 
-    /// Installs an app (its templates and static files).
+    /// Installs an app: its templates, static files, fixtures, and its migrations and models
+    /// (registered in the order apps are installed, so install an app before the apps whose
+    /// tables refer to its own).
     pub fn app(mut self, app: App) -> Self {
+        if let Some(m) = &app.migrations {
+            self.migrations.push(m.clone());
+        }
+        self.models.extend(app.models.iter().cloned());
         self.apps.push(app);
         self
     }
@@ -293,7 +340,8 @@ impl SiteBuilder {
     }
 
     /// Appends a middleware after the built-in ones (request logging, security headers and
-    /// HTTPS redirect, common headers, ALLOWED_HOSTS, body size limit).
+    /// HTTPS redirect, common headers, ALLOWED_HOSTS, body size limit, sessions, CSRF,
+    /// authentication, messages), so it sees the session and the user.
     pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
         self.middleware.push(middleware);
         self
@@ -341,6 +389,10 @@ impl SiteBuilder {
             Arc::new(middleware::CommonMiddleware),
             Arc::new(middleware::AllowedHosts),
             Arc::new(middleware::BodySizeLimit),
+            Arc::new(crate::sessions::SessionMiddleware),
+            Arc::new(crate::middleware::csrf::CsrfViewMiddleware),
+            Arc::new(crate::auth::AuthenticationMiddleware),
+            Arc::new(crate::messages::MessageMiddleware),
         ];
         chain.extend(self.middleware);
 
@@ -356,10 +408,12 @@ impl SiteBuilder {
         if !problems.is_empty() {
             return Err(ConfigError::Events(problems.join("; ")));
         }
-        let database = Database::from_settings(&settings, &self.base_dir);
+        let database = Arc::new(Database::from_settings(&settings, &self.base_dir));
+        let session_store = crate::sessions::store_for(&settings, &database).map_err(ConfigError::Sessions)?;
         Ok(Site {
             inner: Arc::new(SiteInner {
                 database,
+                session_store,
                 migrations: self.migrations,
                 migration_dirs: self.migration_dirs,
                 models: self.models,
@@ -386,7 +440,8 @@ struct FrameworkTemplates;
 struct FrameworkStatic;
 
 pub(super) struct SiteInner {
-    pub(super) database: Database,
+    pub(super) database: Arc<Database>,
+    pub(super) session_store: Arc<dyn crate::sessions::SessionStore>,
     pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
     pub(super) migration_dirs: Vec<(String, std::path::PathBuf)>,
     pub(super) events: crate::lambda::EventHandlers,

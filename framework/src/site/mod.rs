@@ -110,6 +110,13 @@ impl Site {
         Ok(Routed::View(view))
     }
 
+    /// The flags of the route `req` will be dispatched to (`None` when no route matches), for
+    /// middleware that acts before the view (CSRF, login).
+    pub fn route_flags(&self, req: &Request) -> Option<crate::urls::RouteFlags> {
+        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy();
+        self.inner.resolver.resolve(&decoded).map(|r| r.route.view.flags)
+    }
+
     /// Whether `path` (decoded, without script prefix) matches a route: for APPEND_SLASH.
     pub fn resolves(&self, path: &str) -> bool {
         self.inner.resolver.resolve(path).is_some()
@@ -129,6 +136,11 @@ impl Site {
     /// The database (opened on first use).
     pub fn database(&self) -> &Database {
         &self.inner.database
+    }
+
+    /// Where sessions are kept (SESSION_ENGINE).
+    pub fn session_store(&self) -> &Arc<dyn crate::sessions::SessionStore> {
+        &self.inner.session_store
     }
 
     /// The models fixtures can hold, in registration order.

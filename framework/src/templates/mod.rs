@@ -22,6 +22,9 @@ use crate::urls::Resolver;
 /// The template variable carrying the script prefix, read by `url()` and `static()`.
 pub(crate) const SCRIPT_NAME_VAR: &str = "script_name";
 
+/// The template variable carrying this page's CSRF token, read by `csrf_input()`.
+pub(crate) const CSRF_TOKEN_VAR: &str = "csrf_token";
+
 /// Adds values to every template's context from the request (Django's context processors).
 pub type ContextProcessor = Arc<dyn Fn(&Request, &mut Context) + Send + Sync>;
 
@@ -174,8 +177,8 @@ macro_rules! context {
     }};
 }
 
-/// The built-in context processors: `request` (path, method, GET, script name, route name) and
-/// the script prefix. Settings-derived values that never change (`debug`, `STATIC_URL`, and the
+/// The built-in context processors: `request` (path, method, GET, script name, route name),
+/// the script prefix, `user` and `perms`, `messages`, and `csrf_token`. Settings-derived values that never change (`debug`, `STATIC_URL`, and the
 /// site's own [`SiteBuilder::template_global`](crate::SiteBuilder::template_global)s) are in the
 /// engine's global context, set once.
 pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
@@ -203,4 +206,24 @@ pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
         },
     );
     ctx.insert(SCRIPT_NAME_VAR, req.script_name());
+    // The page shows who is logged in, so it depends on the session cookie (Vary: Cookie).
+    if let Some(session) = req.extensions().get::<crate::sessions::Session>() {
+        session.mark_accessed();
+    }
+    crate::auth::context_values(req, ctx);
+    ctx.insert("messages", &crate::messages::context_value(req));
+    if let Some(csrf) = req.extensions().get::<crate::middleware::csrf::Csrf>() {
+        ctx.insert(CSRF_TOKEN_VAR, &csrf.token());
+    }
+}
+
+/// After a page is rendered: if it carries the CSRF token, the response must set the cookie
+/// that backs it (so a visitor gets one exactly when a page needs it, as Django's lazy token).
+pub(crate) fn after_render(req: &Request, ctx: &Context, html: &str) {
+    if let (Some(csrf), Some(token)) =
+        (req.extensions().get::<crate::middleware::csrf::Csrf>(), ctx.get(CSRF_TOKEN_VAR).and_then(|v| v.as_str()))
+        && html.contains(token)
+    {
+        csrf.mark_used();
+    }
 }

@@ -22,6 +22,17 @@ use crate::views::handler::{BoxedView, Handler, boxed};
 pub struct MethodRouter {
     pub(crate) by_method: Vec<(Method, BoxedView)>,
     pub(crate) any: Option<BoxedView>,
+    pub(crate) flags: RouteFlags,
+}
+
+/// What a route asks of the middleware that runs before it is resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteFlags {
+    /// Skip the CSRF check (Django's `@csrf_exempt`).
+    pub csrf_exempt: bool,
+    /// Open to anonymous visitors under `LoginRequiredMiddleware` (Django's
+    /// `@login_not_required`).
+    pub login_not_required: bool,
 }
 
 macro_rules! method_fns {
@@ -48,10 +59,39 @@ method_fns!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELE
 
 /// A route answering every method with `handler`.
 pub fn any<H: Handler<T>, T>(handler: H) -> MethodRouter {
-    MethodRouter { by_method: Vec::new(), any: Some(boxed(handler)) }
+    MethodRouter { by_method: Vec::new(), any: Some(boxed(handler)), flags: RouteFlags::default() }
 }
 
 impl MethodRouter {
+    /// Exempts the route from CSRF checks (see [`csrf_exempt`](crate::middleware::csrf::csrf_exempt)).
+    pub fn csrf_exempt(mut self) -> Self {
+        self.flags.csrf_exempt = true;
+        self
+    }
+
+    /// Opens the route to anonymous visitors when the site requires login everywhere
+    /// (see [`LoginRequiredMiddleware`](crate::auth::LoginRequiredMiddleware)).
+    pub fn login_not_required(mut self) -> Self {
+        self.flags.login_not_required = true;
+        self
+    }
+
+    /// Wraps every view of the route: the wrapper gets the request and the view to call
+    /// (how `login_required` and `permission_required` apply to a whole route).
+    pub fn wrap<F, Fut>(mut self, wrapper: F) -> Self
+    where
+        F: Fn(crate::http::Request, BoxedView) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::error::Result<crate::http::Response>> + Send + 'static,
+    {
+        let wrap_one = |view: BoxedView| -> BoxedView {
+            let wrapper = wrapper.clone();
+            std::sync::Arc::new(move |req| Box::pin(wrapper(req, view.clone())))
+        };
+        self.by_method = self.by_method.into_iter().map(|(m, v)| (m, wrap_one(v))).collect();
+        self.any = self.any.map(wrap_one);
+        self
+    }
+
     /// The view for `method`; HEAD falls back to GET. `Err` carries the methods allowed.
     pub(crate) fn view_for(&self, method: &Method) -> Result<&BoxedView, Vec<Method>> {
         if let Some((_, v)) = self.by_method.iter().find(|(m, _)| m == method) {

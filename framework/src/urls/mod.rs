@@ -10,7 +10,7 @@ mod converters;
 mod pattern;
 mod resolver;
 
-pub use conf::{IntoRoute, MethodRouter, UrlConf, any, delete, get, options, patch, post, put};
+pub use conf::{IntoRoute, MethodRouter, RouteFlags, UrlConf, any, delete, get, options, patch, post, put};
 pub use converters::{Converter, Converters, IntConverter, PathConverter, SlugConverter, StrConverter, UuidConverter};
 pub use resolver::Resolver;
 

@@ -190,25 +190,7 @@ where
 
     async fn get(&self, req: Request) -> Result<Response> {
         let table = E::default().table_name().to_owned();
-        let query = match self.slug_column {
-            Some(column) => {
-                let slug = req
-                    .param("slug")
-                    .ok_or_else(|| Error::internal("DetailView with slug_field needs a `slug` path parameter"))?;
-                E::find().filter(column.eq(slug))
-            }
-            None => {
-                let pk: i64 = req.param_as("pk")?;
-                let column = E::PrimaryKey::iter()
-                    .next()
-                    .ok_or_else(|| Error::internal(format!("`{table}` has no primary key")))?
-                    .into_column();
-                E::find().filter(column.eq(pk))
-            }
-        };
-        let db = req.db().await?;
-        let object =
-            query.one(&db).await?.ok_or_else(|| Error::not_found(format!("No {table} found matching the query")))?;
+        let object = get_object::<E>(&req, self.slug_column).await?;
         let mut ctx = Context::new();
         ctx.insert("object", &object);
         ctx.insert(table.clone(), &object);
@@ -218,4 +200,29 @@ where
         let template = self.template_name.clone().unwrap_or_else(|| format!("{}/{table}_detail.html", self.app));
         render(&req, &template, ctx)
     }
+}
+
+/// The row a detail, update or delete view is about: by the route's `pk` parameter, or by
+/// `slug_column` and its `slug` parameter (Django's `SingleObjectMixin.get_object`); 404 when
+/// there is none.
+pub(crate) async fn get_object<E: EntityTrait>(req: &Request, slug_column: Option<E::Column>) -> Result<E::Model> {
+    let table = E::default().table_name();
+    let query = match slug_column {
+        Some(column) => {
+            let slug = req
+                .param("slug")
+                .ok_or_else(|| Error::internal("a view with a slug field needs a `slug` path parameter"))?;
+            E::find().filter(column.eq(slug))
+        }
+        None => {
+            let pk: i64 = req.param_as("pk")?;
+            let column = E::PrimaryKey::iter()
+                .next()
+                .ok_or_else(|| Error::internal(format!("`{table}` has no primary key")))?
+                .into_column();
+            E::find().filter(column.eq(pk))
+        }
+    };
+    let db = req.db().await?;
+    query.one(&db).await?.ok_or_else(|| Error::not_found(format!("No {table} found matching the query")))
 }

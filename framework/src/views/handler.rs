@@ -10,8 +10,9 @@ use crate::http::{Request, Response};
 /// A boxed, sendable future, as views and middleware return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// A view with its extractors erased, as the URL conf stores it.
-pub(crate) type BoxedView = Arc<dyn Fn(Request) -> BoxFuture<Result<Response>> + Send + Sync>;
+/// A view with its extractors erased, as the URL conf stores it (and as
+/// [`MethodRouter::wrap`](crate::urls::MethodRouter::wrap) hands it to a wrapper).
+pub type BoxedView = Arc<dyn Fn(Request) -> BoxFuture<Result<Response>> + Send + Sync>;
 
 /// Something a view can take as an argument after the [`Request`], read from the request before
 /// the view runs (path parameters, the query string, a form body…). A failure is returned as the

@@ -89,7 +89,9 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
 /// Applies every pending migration of every app, in order; returns the `app.name`s applied.
 pub async fn apply_migrations(site: &crate::Site) -> Result<Vec<String>, String> {
     let db = site.database().connection().await.map_err(|e| e.to_string())?;
-    apply_all(site.migrations(), &db).await
+    let applied = apply_all(site.migrations(), &db).await?;
+    crate::auth::sync_if_installed(site, &db).await?;
+    Ok(applied)
 }
 
 /// Applies every pending migration of `sets` on `db`, in order.

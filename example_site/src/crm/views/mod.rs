@@ -1,4 +1,7 @@
-//! The CRM's views (Django's `crm/views.py`).
+//! The CRM's views (Django's `crm/views.py`): the pages that show records here, the ones
+//! that change them in [`edit`].
+
+pub mod edit;
 
 use djambda::http::StatusCode;
 use djambda::prelude::*;
@@ -15,7 +18,7 @@ use djambda::db::sea_orm::{
 };
 
 use super::forms::ForecastForm;
-use super::models::{Stage, company, contact, deal};
+use super::models::{Stage, company, contact, deal, note};
 
 /// Contacts per page on the contact list.
 const CONTACTS_PER_PAGE: u64 = 5;
@@ -242,7 +245,26 @@ pub async fn contact_detail(req: Request, Path(pk): Path<i32>) -> Result<Respons
     let db = req.db().await?;
     let contact = get_object_or_404(contact::Entity::find_by_id(pk), &db).await?;
     let company = contact.find_related(company::Entity).one(&db).await?;
-    render(&req, "crm/contact_detail.html", context! { contact, company })
+    let notes = note::Entity::find()
+        .filter(note::Column::ContactId.eq(pk))
+        .order_by_desc(note::Column::CreatedAt)
+        .all(&db)
+        .await?;
+    render(&req, "crm/contact_detail.html", context! { contact, company, notes })
+}
+
+/// One deal, with its company and notes.
+pub async fn deal_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+    let db = req.db().await?;
+    let deal = get_object_or_404(deal::Entity::find_by_id(pk), &db).await?;
+    let company = deal.find_related(company::Entity).one(&db).await?;
+    let notes = note::Entity::find()
+        .filter(note::Column::DealId.eq(pk))
+        .order_by_desc(note::Column::CreatedAt)
+        .all(&db)
+        .await?;
+    let row = deal_row(&deal, company.as_ref());
+    render(&req, "crm/deal_detail.html", context! { deal: row, notes })
 }
 
 /// Every contact as a CSV download.
@@ -302,31 +324,26 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
 
 /// The forecast form.
 pub async fn forecast(req: Request) -> Result<Response> {
-    render(&req, "crm/forecast.html", context! { form: ForecastForm::default() })
+    render(&req, "crm/forecast.html", context! { form: ForecastForm::unbound() })
 }
 
-/// Checks the forecast form and shows the weighted amount, or the form again with its errors.
-pub async fn forecast_submit(req: Request, Form(form): Form<ForecastForm>) -> Result<Response> {
-    match form.clean() {
-        Ok(f) => {
-            #[derive(Serialize)]
-            struct ForecastResult {
-                amount: String,
-                probability: u8,
-                weighted: String,
-            }
-            let result = ForecastResult {
-                amount: money(f.amount_cents),
-                probability: f.probability,
-                weighted: money(f.weighted_cents),
-            };
-            render(&req, "crm/forecast.html", context! { form, result })
-        }
-        Err(errors) => {
-            Ok(render(&req, "crm/forecast.html", context! { form, errors })?
-                .with_status(StatusCode::UNPROCESSABLE_ENTITY))
-        }
+/// Checks the forecast form and shows the weighted amount, or the form again with its errors
+/// (422, so scripts posting to it see the refusal).
+pub async fn forecast_submit(req: Request) -> Result<Response> {
+    #[derive(Serialize)]
+    struct ForecastResult {
+        amount: String,
+        probability: u8,
+        weighted: String,
     }
+    let form = ForecastForm::bind(&req)?;
+    let result = form.cleaned_data().map(|f| ForecastResult {
+        amount: money_decimal(f.amount),
+        probability: f.probability,
+        weighted: money_decimal(f.weighted()),
+    });
+    let status = if result.is_some() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    Ok(render(&req, "crm/forecast.html", context! { form, result })?.with_status(status))
 }
 
 /// Every contact as JSON.

@@ -1,7 +1,35 @@
 //! Settings (Django's `django.conf.settings`): loaded once at start from defaults, the site's
 //! optional `settings.toml`, then environment variables on top.
 
+mod security;
+mod sessions;
+
 use std::fmt;
+
+pub use security::Security;
+pub use sessions::{Auth, Csrf, SessionEngine, Sessions};
+
+/// A group of related settings (`SECURE_*`, `SESSION_*`, …) that parses its own keys.
+pub(crate) trait Group {
+    /// The setting names the group owns.
+    const KEYS: &'static [&'static str];
+    /// Sets `key` from its text (an environment variable, or a TOML value written out).
+    fn apply(&mut self, key: &str, raw: &str) -> Result<(), String>;
+}
+
+/// A true/false setting.
+pub(crate) fn flag(key: &str, raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("{key} must be true or false (got {raw:?})")),
+    }
+}
+
+/// A numeric setting; `what` says what the number counts, for the message.
+pub(crate) fn number<T: std::str::FromStr>(key: &str, raw: &str, what: &str) -> Result<T, String> {
+    raw.trim().parse().map_err(|_| format!("{key} must be {what} (got {raw:?})"))
+}
 
 /// The secret used when DEBUG is on and none is set. Refused with DEBUG off.
 pub const DEV_SECRET_KEY: &str = "djambda-insecure-development-key-do-not-use-in-production";
@@ -55,101 +83,23 @@ pub struct Settings {
     /// FORCE_SCRIPT_NAME: the prefix the site is served under when the front door cannot tell
     /// (a custom domain with a base-path mapping); overrides the stage prefix.
     pub force_script_name: Option<String>,
+    /// FILE_UPLOAD_MAX_SIZE: the largest multipart (file upload) body accepted, in bytes (413
+    /// past it). 4 MiB by default: a Lambda event carries at most 6 MB, and a binary body
+    /// arrives base64-encoded, a third larger.
+    pub file_upload_max_size: usize,
+    /// FILE_UPLOAD_TEMP_DIR: where uploaded files are written (the system's temporary folder,
+    /// `/tmp` on Lambda, by default).
+    pub file_upload_temp_dir: Option<std::path::PathBuf>,
     /// The security headers and HTTPS policy (Django's `SECURE_*` and `X_FRAME_OPTIONS`).
     pub security: Security,
+    /// Sessions (Django's `SESSION_*`).
+    pub sessions: Sessions,
+    /// CSRF protection (Django's `CSRF_*`).
+    pub csrf: Csrf,
+    /// Login and passwords (Django's `LOGIN_URL` and friends).
+    pub auth: Auth,
     /// Every other upper-case key of `settings.toml`: the site's own settings.
     pub extra: toml::Table,
-}
-
-/// What `SecurityMiddleware` does, with Django's setting names and defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Security {
-    /// SECURE_CONTENT_TYPE_NOSNIFF (on): `X-Content-Type-Options: nosniff`.
-    pub content_type_nosniff: bool,
-    /// SECURE_REFERRER_POLICY (`same-origin`; empty for none).
-    pub referrer_policy: String,
-    /// X_FRAME_OPTIONS (`DENY`; `SAMEORIGIN`, or empty for none): refuses framing
-    /// (clickjacking).
-    pub x_frame_options: String,
-    /// SECURE_HSTS_SECONDS (0: off): `Strict-Transport-Security` on HTTPS responses.
-    pub hsts_seconds: u64,
-    /// SECURE_HSTS_INCLUDE_SUBDOMAINS (off).
-    pub hsts_include_subdomains: bool,
-    /// SECURE_HSTS_PRELOAD (off).
-    pub hsts_preload: bool,
-    /// SECURE_SSL_REDIRECT (off): redirects plain-HTTP requests to HTTPS.
-    pub ssl_redirect: bool,
-    /// SECURE_PROXY_SSL_HEADER (unset), written `X-Forwarded-Proto: https`: the header and value
-    /// a trusted proxy (API Gateway, an ALB, CloudFront) sets on requests that came over HTTPS.
-    /// Only with it set does a request count as secure behind a proxy: a client could send
-    /// the header itself.
-    pub proxy_ssl_header: Option<(String, String)>,
-}
-
-impl Default for Security {
-    fn default() -> Self {
-        Security {
-            content_type_nosniff: true,
-            referrer_policy: "same-origin".into(),
-            x_frame_options: "DENY".into(),
-            hsts_seconds: 0,
-            hsts_include_subdomains: false,
-            hsts_preload: false,
-            ssl_redirect: false,
-            proxy_ssl_header: None,
-        }
-    }
-}
-
-impl Security {
-    const KEYS: [&'static str; 8] = [
-        "SECURE_CONTENT_TYPE_NOSNIFF",
-        "SECURE_REFERRER_POLICY",
-        "X_FRAME_OPTIONS",
-        "SECURE_HSTS_SECONDS",
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS",
-        "SECURE_HSTS_PRELOAD",
-        "SECURE_SSL_REDIRECT",
-        "SECURE_PROXY_SSL_HEADER",
-    ];
-
-    /// Sets `key` from its text (an environment variable, or a TOML value written out).
-    fn apply(&mut self, key: &str, raw: &str) -> Result<(), String> {
-        let flag = || parse_bool(key, raw).map_err(|_| format!("{key} must be true or false (got {raw:?})"));
-        match key {
-            "SECURE_CONTENT_TYPE_NOSNIFF" => self.content_type_nosniff = flag()?,
-            "SECURE_HSTS_INCLUDE_SUBDOMAINS" => self.hsts_include_subdomains = flag()?,
-            "SECURE_HSTS_PRELOAD" => self.hsts_preload = flag()?,
-            "SECURE_SSL_REDIRECT" => self.ssl_redirect = flag()?,
-            "SECURE_REFERRER_POLICY" => self.referrer_policy = raw.trim().to_owned(),
-            "X_FRAME_OPTIONS" => {
-                let value = raw.trim().to_ascii_uppercase();
-                if !["", "DENY", "SAMEORIGIN"].contains(&value.as_str()) {
-                    return Err(format!("{key} must be DENY, SAMEORIGIN or empty (got {raw:?})"));
-                }
-                self.x_frame_options = value;
-            }
-            "SECURE_HSTS_SECONDS" => {
-                self.hsts_seconds =
-                    raw.trim().parse().map_err(|_| format!("{key} must be a number of seconds (got {raw:?})"))?
-            }
-            "SECURE_PROXY_SSL_HEADER" => {
-                self.proxy_ssl_header = match raw.split_once(':') {
-                    _ if raw.trim().is_empty() => None,
-                    Some((name, value)) if !name.trim().is_empty() && !value.trim().is_empty() => {
-                        Some((name.trim().to_ascii_lowercase(), value.trim().to_owned()))
-                    }
-                    _ => {
-                        return Err(format!(
-                            "{key} is written `Header-Name: value`, e.g. `X-Forwarded-Proto: https` (got {raw:?})"
-                        ));
-                    }
-                }
-            }
-            _ => return Err(format!("{key} is not a security setting")),
-        }
-        Ok(())
-    }
 }
 
 impl Default for Settings {
@@ -165,7 +115,12 @@ impl Default for Settings {
             append_slash: true,
             data_upload_max_memory_size: 2_621_440,
             force_script_name: None,
+            file_upload_max_size: 4 * 1024 * 1024,
+            file_upload_temp_dir: None,
             security: Security::default(),
+            sessions: Sessions::default(),
+            csrf: Csrf::default(),
+            auth: Auth::default(),
             extra: toml::Table::new(),
         }
     }
@@ -226,9 +181,14 @@ impl Settings {
             "FORCE_SCRIPT_NAME",
             "DATABASE_POOL_SIZE",
             "DATABASE_CONNECT_TIMEOUT",
+            "FILE_UPLOAD_MAX_SIZE",
+            "FILE_UPLOAD_TEMP_DIR",
         ]
-        .into_iter()
+        .iter()
         .chain(Security::KEYS)
+        .chain(Sessions::KEYS)
+        .chain(Csrf::KEYS)
+        .chain(Auth::KEYS)
         {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
@@ -315,14 +275,27 @@ impl Settings {
                     .collect::<Option<_>>()
                     .ok_or_else(|| want("a list of host names"))?;
             }
-            _ if Security::KEYS.contains(&key) => {
+            "FILE_UPLOAD_MAX_SIZE" => {
+                self.file_upload_max_size = value
+                    .as_integer()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| want("a non-negative number of bytes"))?
+            }
+            "FILE_UPLOAD_TEMP_DIR" => {
+                self.file_upload_temp_dir = Some(value.as_str().ok_or_else(|| want("a folder"))?.into())
+            }
+            _ if self.group_owns(key) => {
                 let raw = match &value {
                     toml::Value::String(text) => text.clone(),
                     toml::Value::Boolean(b) => b.to_string(),
                     toml::Value::Integer(n) => n.to_string(),
+                    // Lists (CSRF_TRUSTED_ORIGINS) are written as the environment has them.
+                    toml::Value::Array(items) if items.iter().all(|v| v.is_str()) => {
+                        items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")
+                    }
                     _ => return Err(want("a string, a number or true/false")),
                 };
-                self.security.apply(key, &raw).map_err(|e| format!("settings.toml: {e}"))?;
+                self.apply_group(key, &raw).map_err(|e| format!("settings.toml: {e}"))?;
             }
             _ if key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => {
                 self.extra.insert(key.to_owned(), value);
@@ -370,12 +343,52 @@ impl Settings {
                 self.allowed_hosts =
                     raw.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect()
             }
-            _ if Security::KEYS.contains(&key) => {
-                self.security.apply(key, raw).map_err(|e| format!("the environment variable {e}"))?
+            "FILE_UPLOAD_MAX_SIZE" => {
+                self.file_upload_max_size =
+                    number(key, raw, "a number of bytes").map_err(|e| format!("the environment variable {e}"))?
+            }
+            "FILE_UPLOAD_TEMP_DIR" => {
+                self.file_upload_temp_dir = Some(raw.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty())
+            }
+            _ if self.group_owns(key) => {
+                self.apply_group(key, raw).map_err(|e| format!("the environment variable {e}"))?
             }
             _ => {}
         }
         Ok(())
+    }
+
+    fn group_owns(&self, key: &str) -> bool {
+        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS].iter().any(|keys| keys.contains(&key))
+    }
+
+    fn apply_group(&mut self, key: &str, raw: &str) -> Result<(), String> {
+        if Security::KEYS.contains(&key) {
+            self.security.apply(key, raw)
+        } else if Sessions::KEYS.contains(&key) {
+            self.sessions.apply(key, raw)
+        } else if Csrf::KEYS.contains(&key) {
+            self.csrf.apply(key, raw)
+        } else {
+            self.auth.apply(key, raw)
+        }
+    }
+
+    /// The largest body accepted for a request of this content type: FILE_UPLOAD_MAX_SIZE for
+    /// multipart bodies (file uploads), DATA_UPLOAD_MAX_MEMORY_SIZE for the others.
+    pub fn max_body_size(&self, content_type: Option<&str>) -> usize {
+        let multipart = content_type
+            .is_some_and(|ct| ct.trim_start().get(..19).is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data")));
+        if multipart {
+            self.file_upload_max_size.max(self.data_upload_max_memory_size)
+        } else {
+            self.data_upload_max_memory_size
+        }
+    }
+
+    /// The folder uploaded files are written to.
+    pub fn upload_dir(&self) -> std::path::PathBuf {
+        self.file_upload_temp_dir.clone().unwrap_or_else(std::env::temp_dir)
     }
 
     /// Whether `host` (a `Host` header, port included or not) is one this site serves,
@@ -412,11 +425,7 @@ impl Settings {
 }
 
 fn parse_bool(key: &str, raw: &str) -> Result<bool, String> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(format!("the environment variable {key} must be true or false (got {raw:?})")),
-    }
+    flag(key, raw).map_err(|e| format!("the environment variable {e}"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,137 @@
+//! The views that change records: create, edit and delete companies, contacts, deals and
+//! notes, each behind its permission (`crm.add_company`, `crm.change_company`, …). They are
+//! Django's generic editing views on the model forms of [`crate::crm::forms`].
+
+use djambda::prelude::*;
+use djambda::urls::MethodRouter;
+use djambda::views::{CreateView, DeleteView, UpdateView};
+
+use crate::crm::forms;
+use crate::crm::models::{company, contact, deal, note};
+
+/// New company.
+pub fn company_create() -> MethodRouter {
+    CreateView::new("crm", forms::company_form())
+        .success_url_with(|req, c| req.reverse("crm:company-detail", &[&c.slug]))
+        .success_message(|c| format!("The company “{}” was added.", c.name))
+        .as_view()
+        .permission_required("crm.add_company")
+}
+
+/// Edit a company (found by its slug).
+pub fn company_update() -> MethodRouter {
+    UpdateView::new("crm", forms::company_form())
+        .slug_field(company::Column::Slug)
+        .success_url_with(|req, c| req.reverse("crm:company-detail", &[&c.slug]))
+        .success_message(|c| format!("The company “{}” was changed.", c.name))
+        .as_view()
+        .permission_required("crm.change_company")
+}
+
+/// Delete a company, with its contacts, deals and their notes.
+pub fn company_delete() -> MethodRouter {
+    DeleteView::<company::Entity>::new("crm")
+        .slug_field(company::Column::Slug)
+        .success_url("crm:company-list")
+        .success_message(|c| format!("The company “{}” was deleted.", c.name))
+        .as_view()
+        .permission_required("crm.delete_company")
+}
+
+/// New contact (`?company_id=3` picks the company).
+pub fn contact_create() -> MethodRouter {
+    CreateView::new("crm", forms::contact_form())
+        .success_url_with(|req, c| req.reverse("crm:contact-detail", &[&c.id]))
+        .success_message(|c| format!("The contact “{} {}” was added.", c.first_name, c.last_name))
+        .as_view()
+        .permission_required("crm.add_contact")
+}
+
+/// Edit a contact.
+pub fn contact_update() -> MethodRouter {
+    UpdateView::new("crm", forms::contact_form())
+        .success_url_with(|req, c| req.reverse("crm:contact-detail", &[&c.id]))
+        .success_message(|c| format!("The contact “{} {}” was changed.", c.first_name, c.last_name))
+        .as_view()
+        .permission_required("crm.change_contact")
+}
+
+/// Delete a contact and the notes about them.
+pub fn contact_delete() -> MethodRouter {
+    DeleteView::<contact::Entity>::new("crm")
+        .success_url("crm:contact-list")
+        .success_message(|c| format!("The contact “{} {}” was deleted.", c.first_name, c.last_name))
+        .as_view()
+        .permission_required("crm.delete_contact")
+}
+
+/// New deal (`?company_id=3` picks the company).
+pub fn deal_create() -> MethodRouter {
+    CreateView::new("crm", forms::deal_form())
+        .success_url_with(|req, d| req.reverse("crm:deal-detail", &[&d.id]))
+        .success_message(|d| format!("The deal “{}” was added.", d.title))
+        .as_view()
+        .permission_required("crm.add_deal")
+}
+
+/// Edit a deal.
+pub fn deal_update() -> MethodRouter {
+    UpdateView::new("crm", forms::deal_form())
+        .success_url_with(|req, d| req.reverse("crm:deal-detail", &[&d.id]))
+        .success_message(|d| format!("The deal “{}” was changed.", d.title))
+        .as_view()
+        .permission_required("crm.change_deal")
+}
+
+/// Delete a deal and its notes.
+pub fn deal_delete() -> MethodRouter {
+    DeleteView::<deal::Entity>::new("crm")
+        .success_url("crm:deal-list")
+        .success_message(|d| format!("The deal “{}” was deleted.", d.title))
+        .as_view()
+        .permission_required("crm.delete_deal")
+}
+
+/// Where a note's pages lead back to: the contact or deal it is about.
+fn note_owner(req: &Request, n: &note::Model) -> Result<String> {
+    match (n.contact_id, n.deal_id) {
+        (Some(contact), _) => req.reverse("crm:contact-detail", &[&contact]),
+        (None, Some(deal)) => req.reverse("crm:deal-detail", &[&deal]),
+        (None, None) => req.reverse("crm:dashboard", &[]),
+    }
+}
+
+/// New note (`?contact_id=3` or `?deal_id=7` says what about).
+pub fn note_create() -> MethodRouter {
+    CreateView::new("crm", forms::note_form())
+        .before_save(|_req, n| {
+            let now = djambda::db::sea_orm::prelude::ChronoUtc::now();
+            n.created_at = djambda::db::sea_orm::ActiveValue::Set(now);
+            n.updated_at = djambda::db::sea_orm::ActiveValue::Set(now);
+        })
+        .success_url_with(note_owner)
+        .success_message(|_| "The note was added.".to_owned())
+        .as_view()
+        .permission_required("crm.add_note")
+}
+
+/// Edit a note.
+pub fn note_update() -> MethodRouter {
+    UpdateView::new("crm", forms::note_form())
+        .before_save(|_req, n| {
+            n.updated_at = djambda::db::sea_orm::ActiveValue::Set(djambda::db::sea_orm::prelude::ChronoUtc::now())
+        })
+        .success_url_with(note_owner)
+        .success_message(|_| "The note was changed.".to_owned())
+        .as_view()
+        .permission_required("crm.change_note")
+}
+
+/// Delete a note.
+pub fn note_delete() -> MethodRouter {
+    DeleteView::<note::Entity>::new("crm")
+        .success_url_with(note_owner)
+        .success_message(|_| "The note was deleted.".to_owned())
+        .as_view()
+        .permission_required("crm.delete_note")
+}

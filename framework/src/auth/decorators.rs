@@ -1,0 +1,94 @@
+//! Guarding views (Django's `login_required`, `permission_required` and
+//! `LoginRequiredMiddleware`).
+
+use crate::error::{Error, Result};
+use crate::http::{Request, Response};
+use crate::middleware::{Middleware, Next};
+use crate::urls::{IntoRoute, MethodRouter};
+use crate::views::BoxFuture;
+
+/// Where a setting such as LOGIN_URL points: a path (given the request's script prefix) or a
+/// route name.
+pub(crate) fn resolve_url(req: &Request, target: &str) -> Result<String> {
+    if target.starts_with('/') {
+        Ok(format!("{}{target}", req.script_name()))
+    } else if target.contains('/') {
+        Ok(target.to_owned())
+    } else {
+        req.reverse(target, &[])
+    }
+}
+
+/// A redirect to LOGIN_URL that comes back here after login (`?next=/the/page/`).
+pub fn redirect_to_login(req: &Request) -> Result<Response> {
+    let login = resolve_url(req, &req.settings().auth.login_url)?;
+    let next: String = form_urlencoded::byte_serialize(req.full_path().as_bytes()).collect();
+    let sep = if login.contains('?') { '&' } else { '?' };
+    Ok(Response::redirect(&format!("{login}{sep}next={next}")))
+}
+
+/// Lets only logged-in users through; others are sent to log in and come back (Django's
+/// `@login_required`).
+pub fn login_required<M>(view: impl IntoRoute<M>) -> MethodRouter {
+    view.into_route().login_required()
+}
+
+/// Lets through only users with `perm` (`"crm.add_company"`): anonymous visitors are sent to
+/// log in; logged-in users without it get 403 (Django's `@permission_required` with
+/// `raise_exception` for users who are logged in).
+pub fn permission_required<M>(perm: &str, view: impl IntoRoute<M>) -> MethodRouter {
+    view.into_route().permission_required(perm)
+}
+
+/// Opens a route to anonymous visitors under [`LoginRequiredMiddleware`] (Django's
+/// `@login_not_required`).
+pub fn login_not_required<M>(view: impl IntoRoute<M>) -> MethodRouter {
+    view.into_route().login_not_required()
+}
+
+impl MethodRouter {
+    /// [`login_required`] for every view of this route.
+    pub fn login_required(self) -> Self {
+        self.wrap(|req: Request, view| async move {
+            if req.is_authenticated() { view(req).await } else { redirect_to_login(&req) }
+        })
+    }
+
+    /// [`permission_required`] for every view of this route.
+    pub fn permission_required(self, perm: &str) -> Self {
+        let perm = perm.to_owned();
+        self.wrap(move |req: Request, view| {
+            let perm = perm.clone();
+            async move {
+                match req.user() {
+                    None => redirect_to_login(&req),
+                    Some(user) if user.has_perm(&perm) => view(req).await,
+                    Some(user) => {
+                        Err(Error::permission_denied(format!("{} does not have the permission {perm}", user.username)))
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Requires login for every page but those marked [`login_not_required`] (the login page
+/// itself is) and static files (Django 5.1's `LoginRequiredMiddleware`). Add it with
+/// `SiteBuilder::middleware`.
+pub struct LoginRequiredMiddleware;
+
+impl Middleware for LoginRequiredMiddleware {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
+        Box::pin(async move {
+            if req.is_authenticated() || req.site().static_files().match_path(req.path_info()).is_some() {
+                return Ok(next.run(req).await);
+            }
+            match req.site().route_flags(&req) {
+                // No route: the 404 (or the APPEND_SLASH redirect) comes as it would.
+                None => Ok(next.run(req).await),
+                Some(flags) if flags.login_not_required => Ok(next.run(req).await),
+                Some(_) => redirect_to_login(&req),
+            }
+        })
+    }
+}

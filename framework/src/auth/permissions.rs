@@ -1,0 +1,88 @@
+//! Per-model permissions: which exist (add, change, delete and view for every registered
+//! model), creating their rows, and reading a user's.
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
+use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+
+use super::models::{group_permission, permission, user_group, user_permission};
+use crate::site::Site;
+
+/// Every permission the site's registered models have: `(app_label, codename, name)`, as
+/// Django's default permissions (`crm`, `add_company`, `Can add company`).
+pub fn model_permissions(site: &Site) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for model in site.models() {
+        let Some((app, name)) = model.label().split_once('.') else { continue };
+        for action in ["add", "change", "delete", "view"] {
+            out.push((app.to_owned(), format!("{action}_{name}"), format!("Can {action} {}", name.replace('_', " "))));
+        }
+    }
+    out
+}
+
+/// Creates the permission rows that are missing (what `manage migrate` does after migrating,
+/// as Django's `post_migrate` does); returns how many it created.
+pub async fn sync_permissions<C: ConnectionTrait>(site: &Site, db: &C) -> Result<usize, DbErr> {
+    let existing: BTreeSet<(String, String)> =
+        permission::Entity::find().all(db).await?.into_iter().map(|p| (p.app_label, p.codename)).collect();
+    let missing: Vec<permission::ActiveModel> = model_permissions(site)
+        .into_iter()
+        .filter(|(app, codename, _)| !existing.contains(&(app.clone(), codename.clone())))
+        .map(|(app, codename, name)| permission::ActiveModel {
+            app_label: ActiveValue::Set(app),
+            codename: ActiveValue::Set(codename),
+            name: ActiveValue::Set(name),
+            ..Default::default()
+        })
+        .collect();
+    let created = missing.len();
+    // One row at a time, in order, so a new database numbers them the same way every time.
+    for row in missing {
+        permission::Entity::insert(row).exec(db).await?;
+    }
+    Ok(created)
+}
+
+/// [`sync_permissions`] when the auth app is installed and migrated (what `migrate` runs last).
+pub(crate) async fn sync_if_installed(site: &Site, db: &sea_orm::DatabaseConnection) -> Result<usize, String> {
+    let Some(auth) = site.migrations().iter().find(|m| m.app_label() == "auth") else { return Ok(0) };
+    let states = auth.status(db).await.map_err(|e| e.to_string())?;
+    if states.is_empty() || states.iter().any(|m| !m.applied) {
+        return Ok(0);
+    }
+    sync_permissions(site, db).await.map_err(|e| format!("creating the models' permissions failed: {e}"))
+}
+
+/// A user's permissions, their own and their groups', as `app.codename`: one query.
+pub(crate) async fn user_permissions<C: ConnectionTrait>(db: &C, user_id: i32) -> Result<BTreeSet<String>, DbErr> {
+    let own = Query::select()
+        .column(user_permission::Column::PermissionId)
+        .from(user_permission::Entity)
+        .and_where(Expr::col(user_permission::Column::UserId).eq(user_id))
+        .to_owned();
+    let groups = Query::select()
+        .column(user_group::Column::GroupId)
+        .from(user_group::Entity)
+        .and_where(Expr::col(user_group::Column::UserId).eq(user_id))
+        .to_owned();
+    let through_groups = Query::select()
+        .column(group_permission::Column::PermissionId)
+        .from(group_permission::Entity)
+        .and_where(Expr::col(group_permission::Column::GroupId).in_subquery(groups))
+        .to_owned();
+    let rows: Vec<(String, String)> = permission::Entity::find()
+        .select_only()
+        .column(permission::Column::AppLabel)
+        .column(permission::Column::Codename)
+        .filter(
+            Condition::any()
+                .add(permission::Column::Id.in_subquery(own))
+                .add(permission::Column::Id.in_subquery(through_groups)),
+        )
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|(app, codename)| format!("{app}.{codename}")).collect())
+}

@@ -1,0 +1,165 @@
+//! The login and logout views at Django's URLs, and the check that keeps `next=` on this site.
+
+use http::StatusCode;
+
+use super::decorators::resolve_url;
+use super::{authenticate, login, logout, throttle};
+use crate::error::Result;
+use crate::forms::{BoundForm, Form};
+use crate::http::{Request, Response};
+use crate::shortcuts::render;
+use crate::urls::{UrlConf, get};
+
+/// The login form (Django's `AuthenticationForm`).
+#[derive(Form, Debug)]
+pub struct AuthenticationForm {
+    /// The username.
+    #[form(max_length = 150)]
+    pub username: String,
+    /// The password, never shown again.
+    #[form(widget = "password")]
+    pub password: String,
+}
+
+/// Django's `django.contrib.auth.urls` for djambda: `login/` (`login`) and `logout/`
+/// (`logout`, POST only). Include it under `accounts/`.
+///
+/// ```
+/// use djambda::prelude::*;
+///
+/// let urls = UrlConf::new().include("accounts/", djambda::auth::urls());
+/// let site = Site::builder()
+///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+///     .urls(urls)
+///     .build()
+///     .unwrap();
+/// assert_eq!(site.reverse("login", &[]).unwrap(), "/accounts/login/");
+/// ```
+pub fn urls() -> UrlConf {
+    UrlConf::new().path("login/", get(login_view).post(login_view).login_not_required(), "login").path(
+        "logout/",
+        crate::urls::post(logout_view).login_not_required(),
+        "logout",
+    )
+}
+
+/// Whether `url` is safe to redirect to after login: a path on this site, or an absolute URL
+/// whose host is one of `allowed_hosts` (with https when `require_https`). Refuses other hosts,
+/// scheme-relative tricks (`//evil.example`, `/\evil.example`), `javascript:` and control
+/// characters (Django's `url_has_allowed_host_and_scheme`).
+///
+/// ```
+/// use djambda::auth::url_has_allowed_host_and_scheme as safe;
+///
+/// assert!(safe("/contacts/?page=2", &["crm.example.com"], false));
+/// assert!(safe("https://crm.example.com/deals/", &["crm.example.com"], true));
+/// assert!(!safe("https://evil.example/", &["crm.example.com"], false));
+/// assert!(!safe("//evil.example/", &["crm.example.com"], false));
+/// assert!(!safe("/\\evil.example", &["crm.example.com"], false));
+/// assert!(!safe("javascript:alert(1)", &["crm.example.com"], false));
+/// ```
+pub fn url_has_allowed_host_and_scheme(url: &str, allowed_hosts: &[&str], require_https: bool) -> bool {
+    let url = url.trim();
+    if url.is_empty() || url.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    // Browsers read a backslash as a slash: `/\evil.example` is `//evil.example`.
+    let url = url.replace('\\', "/");
+    if url.starts_with("///") {
+        return false;
+    }
+    let host_ok = |host: &str| allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host));
+    let authority = |rest: &str| -> Option<String> {
+        let auth = rest.split(['/', '?', '#']).next()?;
+        // `user@host`: the host is what the browser goes to.
+        let host = auth.rsplit('@').next()?;
+        (!host.is_empty()).then(|| host.to_ascii_lowercase())
+    };
+    if let Some(rest) = url.strip_prefix("//") {
+        return authority(rest).is_some_and(|h| host_ok(&h)) && !require_https;
+    }
+    let scheme_end = url.find(':');
+    let first_sep = url.find(['/', '?', '#']);
+    match scheme_end {
+        Some(colon) if first_sep.is_none_or(|s| colon < s) => {
+            let scheme = url[..colon].to_ascii_lowercase();
+            let valid_scheme = scheme == "https" || (scheme == "http" && !require_https);
+            match url[colon + 1..].strip_prefix("//") {
+                Some(rest) => valid_scheme && authority(rest).is_some_and(|h| host_ok(&h)),
+                // `http:evil.example` and `javascript:…` have a scheme but no host.
+                None => false,
+            }
+        }
+        _ => true,
+    }
+}
+
+/// Where to go after logging in: a safe `next`, else LOGIN_REDIRECT_URL.
+fn success_url(req: &Request, next: &str) -> Result<String> {
+    let host = req.host().unwrap_or("");
+    if !next.is_empty() && url_has_allowed_host_and_scheme(next, &[host], req.is_secure()) {
+        return Ok(next.to_owned());
+    }
+    resolve_url(req, &req.settings().auth.login_redirect_url)
+}
+
+fn show(req: &Request, form: &BoundForm<AuthenticationForm>, next: &str, status: StatusCode) -> Result<Response> {
+    let next = next.to_owned();
+    Ok(render(req, "registration/login.html", crate::context! { form, next })?.with_status(status))
+}
+
+/// The login page (Django's `LoginView`): GET shows the form, POST checks it, logs the user in
+/// and redirects to `next` (only within this site) or LOGIN_REDIRECT_URL. After
+/// LOGIN_FAILURE_LIMIT failures in a row for one username, further attempts are refused with
+/// 429 until a wait, doubling each time, has passed.
+pub async fn login_view(req: Request) -> Result<Response> {
+    let next = req.form().get("next").or_else(|| req.query().get("next")).unwrap_or("").to_owned();
+    if req.method() != http::Method::POST {
+        return show(&req, &AuthenticationForm::unbound(), &next, StatusCode::OK);
+    }
+    let mut form = AuthenticationForm::bind(&req)?;
+    let Some(credentials) = form.cleaned_data().map(|c| (c.username.clone(), c.password.clone())) else {
+        return show(&req, &form, &next, StatusCode::OK);
+    };
+    let (username, password) = credentials;
+    let db = req.db().await?;
+    if let Some(seconds) = throttle::wait(&db, &username, req.settings().auth.login_failure_limit).await? {
+        form.add_error(
+            None,
+            format!("Too many failed login attempts for this account. Try again in {seconds} seconds."),
+        );
+        return Ok(
+            show(&req, &form, &next, StatusCode::TOO_MANY_REQUESTS)?.with_header("retry-after", &seconds.to_string())
+        );
+    }
+    match authenticate(&db, &username, &password).await? {
+        Some(user) => {
+            throttle::clear(&db, &username).await?;
+            login(&req, &user).await?;
+            Ok(Response::redirect(&success_url(&req, &next)?))
+        }
+        None => {
+            throttle::record_failure(&db, &username).await?;
+            form.add_error(
+                None,
+                "Please enter a correct username and password. Note that both fields may be case-sensitive.",
+            );
+            show(&req, &form, &next, StatusCode::OK)
+        }
+    }
+}
+
+/// Logs out (Django's `LogoutView`, POST only so a link on another site cannot log anyone
+/// out) and redirects to a safe `next`, LOGOUT_REDIRECT_URL, or shows the logged-out page.
+pub async fn logout_view(req: Request) -> Result<Response> {
+    logout(&req);
+    let next = req.form().get("next").or_else(|| req.query().get("next")).unwrap_or("").to_owned();
+    let host = req.host().unwrap_or("").to_owned();
+    if !next.is_empty() && url_has_allowed_host_and_scheme(&next, &[&host], req.is_secure()) {
+        return Ok(Response::redirect(&next));
+    }
+    match &req.settings().auth.logout_redirect_url {
+        Some(to) => Ok(Response::redirect(&resolve_url(&req, to)?)),
+        None => render(&req, "registration/logged_out.html", crate::context! {}),
+    }
+}
