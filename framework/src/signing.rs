@@ -179,8 +179,8 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// Letters and digits, the alphabet of keys and tokens.
-pub(crate) const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+/// Letters and digits, the alphabet of keys and tokens (for [`random_string`]).
+pub const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 /// A random string of `len` characters from `alphabet`, from the operating system's random
 /// source (Django's `get_random_string`).

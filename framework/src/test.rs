@@ -2,6 +2,12 @@
 //! [`Site::handle`], the same path both front doors take, with a cookie jar and redirect
 //! following.
 //!
+//! As Django's, it does not make every test carry CSRF tokens: unless
+//! [`enforce_csrf_checks`](Client::enforce_csrf_checks) is called, it keeps a `csrftoken`
+//! cookie and sends its value in the CSRF header with unsafe requests, the way a JavaScript
+//! client would, through the real CSRF middleware. [`login`](Client::login) logs in through
+//! the site's login view.
+//!
 //! ```
 //! use djambda::prelude::*;
 //! use djambda::test::Client;
@@ -33,6 +39,7 @@ pub struct Client {
     site: Site,
     host: String,
     cookies: Vec<(String, String)>,
+    enforce_csrf: bool,
 }
 
 /// A response seen by the test client.
@@ -78,12 +85,50 @@ impl TestResponse {
     pub fn location(&self) -> Option<&str> {
         self.header("location")
     }
+
+    /// The CSRF token of the first form on the page (`csrfmiddlewaretoken`), as a browser would
+    /// submit it.
+    pub fn csrf_token(&self) -> Option<String> {
+        let html = self.text();
+        let at = html.find("name=\"csrfmiddlewaretoken\"")?;
+        let rest = &html[at..];
+        let value = rest.find("value=\"")? + 7;
+        let end = rest[value..].find('"')?;
+        Some(rest[value..value + end].to_owned())
+    }
 }
 
 impl Client {
     /// A client for `site`, sending `Host: localhost`.
     pub fn new(site: Site) -> Self {
-        Client { site, host: "localhost".into(), cookies: Vec::new() }
+        Client { site, host: "localhost".into(), cookies: Vec::new(), enforce_csrf: false }
+    }
+
+    /// Sends unsafe requests as they come, without the CSRF token the client otherwise adds
+    /// (Django's `Client(enforce_csrf_checks=True)`): for tests of CSRF protection itself.
+    pub fn enforce_csrf_checks(mut self) -> Self {
+        self.enforce_csrf = true;
+        self
+    }
+
+    /// Logs in through the site's login view (LOGIN_URL); whether it worked.
+    pub async fn login(&mut self, username: &str, password: &str) -> bool {
+        let login = self.site.settings().auth.login_url.clone();
+        let url = if login.contains('/') { login } else { self.site.reverse(&login, &[]).unwrap_or(login) };
+        let resp = self.post_form(&url, &[("username", username), ("password", password)]).await;
+        resp.status().is_redirection()
+    }
+
+    /// Logs out through the site's `logout` route.
+    pub async fn logout(&mut self) {
+        if let Ok(url) = self.site.reverse("logout", &[]) {
+            self.post_form(&url, &[]).await;
+        }
+    }
+
+    /// Every cookie the client holds, as a `Cookie` header value.
+    pub fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
     /// Sends another `Host` header from now on.
@@ -140,7 +185,20 @@ impl Client {
 
     /// Sends any method with an optional content type and body.
     pub async fn send(&mut self, method: Method, path: &str, content_type: Option<&str>, body: Bytes) -> TestResponse {
+        let unsafe_method = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
         let mut builder = http::Request::builder().method(method).uri(path).header(header::HOST, &self.host);
+        if unsafe_method && !self.enforce_csrf {
+            let name = self.site.settings().csrf.cookie_name.clone();
+            let secret = match self.cookie(&name) {
+                Some(s) => s.to_owned(),
+                None => {
+                    let s = crate::signing::random_string(32, crate::signing::ALPHANUMERIC);
+                    self.set_cookie(&name, &s);
+                    s
+                }
+            };
+            builder = builder.header(self.site.settings().csrf.header_name.as_str(), secret);
+        }
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
         }

@@ -8,18 +8,19 @@ use djambda::urls::{Converter, get};
 use djambda::{ConfigError, Site};
 
 fn settings(debug: bool) -> Settings {
-    let env = move |name: &str| match name {
-        "DEBUG" => Some(debug.to_string()),
-        "SECRET_KEY" => Some("test-secret-key-that-is-long-enough-0123456789".into()),
-        "ALLOWED_HOSTS" => Some("localhost,testserver".into()),
-        "DATABASE_URL" => Some(crate::demo_db().to_owned()),
-        _ => None,
-    };
-    Settings::from_sources(Some(example_site::SETTINGS_TOML), env).unwrap()
+    crate::example_settings(debug)
 }
 
+/// The example site with the demo superuser logged in (the whole CRM needs a login).
 fn example(debug: bool) -> Client {
-    Client::new(example_site::site_with_settings(settings(debug)).unwrap())
+    let mut client = Client::new(example_site::site_with_settings(settings(debug)).unwrap());
+    client.set_cookie("sessionid", session_of(crate::demo_login()));
+    client
+}
+
+/// The session cookie's value in a [`crate::DemoLogin`].
+fn session_of(login: &crate::DemoLogin) -> &str {
+    login.cookie.split("; ").find_map(|c| c.strip_prefix("sessionid=")).expect("a session cookie")
 }
 
 #[tokio::test]

@@ -26,8 +26,9 @@ use crate::manage_bin;
 
 /// How the function and the dev server run in these tests: production settings (DEBUG off, so
 /// error pages do not show the client address, which legitimately differs between the doors).
-const SECRET_KEY: &str = "e2e-lambda-tests-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz";
-const PRODUCTION: [(&str, &str); 3] = [("DEBUG", "false"), ("SECRET_KEY", SECRET_KEY), ("ALLOWED_HOSTS", "*")];
+/// The function and runserver share the tests' SECRET_KEY, so the demo user's session cookie
+/// is good through both doors.
+const PRODUCTION: [(&str, &str); 3] = [("DEBUG", "false"), ("SECRET_KEY", crate::SECRET_KEY), ("ALLOWED_HOSTS", "*")];
 
 /// A CSV of contacts in Latin-1, as a spreadsheet exported on Windows would send it: `é`, `í`
 /// and `ø` are single bytes that are not UTF-8, so only a binary-safe door keeps them.
@@ -97,7 +98,7 @@ pub(crate) fn fixture(name: &str) -> Value {
 /// One HTTP request, as a client sends it (the same bytes go to runserver and, reshaped by each
 /// payload shape, to the function).
 #[derive(Clone, Debug)]
-struct Req {
+pub(crate) struct Req {
     method: &'static str,
     /// The path as the client sent it, percent-encoded.
     path: String,
@@ -111,10 +112,13 @@ struct Req {
     /// Needs several values under one name (a repeated query key, or several `Set-Cookie`
     /// headers back), which an ALB without multi-value headers cannot carry: it keeps one.
     multi_value: bool,
+    /// Sent by the logged-in demo user (its cookies, and the CSRF header when unsafe): the
+    /// CRM needs a login for nearly every page.
+    login: bool,
 }
 
 impl Req {
-    fn new(method: &'static str, target: &str, expect: u16) -> Req {
+    pub(crate) fn new(method: &'static str, target: &str, expect: u16) -> Req {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         Req {
             method,
@@ -124,7 +128,32 @@ impl Req {
             body: Vec::new(),
             expect,
             multi_value: false,
+            login: true,
         }
+    }
+
+    /// Sent by an anonymous visitor.
+    pub(crate) fn anonymous(mut self) -> Req {
+        self.login = false;
+        self
+    }
+
+    /// The headers with the demo user's cookies joined to the last `Cookie` line (one line, as
+    /// a browser on HTTP/1.1 sends them) and the CSRF header on an unsafe request.
+    fn login_headers(&self) -> Vec<(String, String)> {
+        let mut headers = self.headers.clone();
+        if !self.login {
+            return headers;
+        }
+        let login = crate::demo_login();
+        match headers.iter_mut().rev().find(|(k, _)| k.eq_ignore_ascii_case("cookie")) {
+            Some((_, line)) => *line = format!("{line}; {}", login.cookie),
+            None => headers.push(("Cookie".into(), login.cookie.clone())),
+        }
+        if !matches!(self.method, "GET" | "HEAD") {
+            headers.push(("X-CSRFToken".into(), login.csrf.clone()));
+        }
+        headers
     }
 
     fn get(target: &str, expect: u16) -> Req {
@@ -135,12 +164,12 @@ impl Req {
         Req::new("POST", target, expect).header("Content-Type", content_type).body(body)
     }
 
-    fn header(mut self, name: &str, value: &str) -> Req {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Req {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    fn body(mut self, body: &[u8]) -> Req {
+    pub(crate) fn body(mut self, body: &[u8]) -> Req {
         self.body = body.to_vec();
         self
     }
@@ -219,10 +248,10 @@ fn form_decode(s: &str) -> String {
 /// A response reduced to what a client sees: status, headers (names lower-cased, every value
 /// kept, `Date` left out as it changes by the second) and the body's bytes.
 #[derive(Clone, Debug, PartialEq)]
-struct Seen {
-    status: u16,
-    headers: BTreeMap<String, Vec<String>>,
-    body: Vec<u8>,
+pub(crate) struct Seen {
+    pub(crate) status: u16,
+    pub(crate) headers: BTreeMap<String, Vec<String>>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Seen {
@@ -253,34 +282,53 @@ impl Seen {
         Seen { status, headers, body }
     }
 
+    /// The answer without what is random by design: CSRF secrets differ per visitor and each
+    /// page masks its token afresh, and how well a page compresses depends on that token (the
+    /// decoded bodies compare).
+    fn normalized(&self) -> Seen {
+        let mut seen = self.clone();
+        for cookie in seen.headers.get_mut("set-cookie").into_iter().flatten() {
+            if let Some(rest) = cookie.strip_prefix("csrftoken=") {
+                let attributes = rest.find(';').map_or("", |i| &rest[i..]);
+                *cookie = format!("csrftoken=…{attributes}");
+            }
+        }
+        seen.body = mask_csrf_tokens(seen.body);
+        if seen.headers.contains_key("content-encoding") {
+            seen.headers.remove("content-length");
+        }
+        seen
+    }
+
     /// What differs from `other`, for a person: status, each differing header, and where the
     /// bodies part.
     fn differences(&self, other: &Seen) -> Vec<String> {
+        let (this, other) = (&self.normalized(), &other.normalized());
         let mut out = Vec::new();
-        if self.status != other.status {
-            out.push(format!("status {} vs {}", self.status, other.status));
+        if this.status != other.status {
+            out.push(format!("status {} vs {}", this.status, other.status));
         }
-        let names: std::collections::BTreeSet<&String> = self.headers.keys().chain(other.headers.keys()).collect();
+        let names: std::collections::BTreeSet<&String> = this.headers.keys().chain(other.headers.keys()).collect();
         for name in names {
-            let (a, b) = (self.headers.get(name), other.headers.get(name));
+            let (a, b) = (this.headers.get(name), other.headers.get(name));
             if a != b {
                 out.push(format!("header {name}: {a:?} vs {b:?}"));
             }
         }
-        if self.body != other.body {
-            let at = self
+        if this.body != other.body {
+            let at = this
                 .body
                 .iter()
                 .zip(&other.body)
                 .position(|(a, b)| a != b)
-                .unwrap_or(self.body.len().min(other.body.len()));
+                .unwrap_or(this.body.len().min(other.body.len()));
             let around =
                 |b: &[u8]| String::from_utf8_lossy(&b[at.saturating_sub(40)..(at + 60).min(b.len())]).into_owned();
             out.push(format!(
                 "bodies of {} and {} bytes part at byte {at}: {:?} vs {:?}",
-                self.body.len(),
+                this.body.len(),
                 other.body.len(),
-                around(&self.body),
+                around(&this.body),
                 around(&other.body)
             ));
         }
@@ -288,11 +336,28 @@ impl Seen {
     }
 }
 
+/// `body` with the value of every `csrfmiddlewaretoken` input replaced by `…`.
+fn mask_csrf_tokens(body: Vec<u8>) -> Vec<u8> {
+    const FIELD: &[u8] = b"name=\"csrfmiddlewaretoken\" value=\"";
+    let mut out = Vec::with_capacity(body.len());
+    let mut rest = &body[..];
+    while let Some(at) = rest.windows(FIELD.len()).position(|w| w == FIELD) {
+        out.extend_from_slice(&rest[..at + FIELD.len()]);
+        rest = &rest[at + FIELD.len()..];
+        let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+        out.extend_from_slice("…".as_bytes());
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 /// Sends `req` to runserver over a fresh TCP connection.
-async fn over_tcp(addr: &str, req: &Req) -> Seen {
+pub(crate) async fn over_tcp(addr: &str, req: &Req) -> Seen {
     let (addr, req) = (addr.to_owned(), req.clone());
     tokio::task::spawn_blocking(move || {
-        let headers: Vec<(&str, &str)> = req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let all = req.login_headers();
+        let headers: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let resp = tests::http1::request(&addr, req.method, &req.target(), &headers, &req.body)
             .unwrap_or_else(|e| panic!("runserver at {addr} did not answer {req}: {e}"));
         Seen::from_pairs(resp.status, resp.headers, resp.body)
@@ -307,7 +372,7 @@ async fn over_tcp(addr: &str, req: &Req) -> Seen {
 
 /// The HTTP payload shapes a Lambda function receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     /// API Gateway REST API (payload 1.0): example-apigw-request.json.
     Rest,
     /// The same with repeated headers (`headerName` twice) in `multiValueHeaders`.
@@ -325,7 +390,7 @@ enum Shape {
     FunctionUrl,
 }
 
-const SHAPES: [Shape; 7] = [
+pub(crate) const SHAPES: [Shape; 7] = [
     Shape::Rest,
     Shape::RestMultiValue,
     Shape::Http,
@@ -371,7 +436,7 @@ impl Shape {
     /// The request as a client of this deployment sends it: the sample event's own headers
     /// (those that do not describe the sample's body), then the request's, which replace any
     /// sample header of the same name. Runserver gets exactly these header lines.
-    fn request(self, req: &Req) -> Req {
+    pub(crate) fn request(self, req: &Req) -> Req {
         let base = self.base_event();
         let mut headers: Vec<(String, String)> = Vec::new();
         if let Some(multi) = base.get("multiValueHeaders").and_then(Value::as_object) {
@@ -396,13 +461,16 @@ impl Shape {
             let domain = base["requestContext"]["domainName"].as_str().expect("the sample names its domain");
             headers.push(("Host".into(), domain.into()));
         }
+        let own = req.login_headers();
         headers.retain(|(k, _)| {
             !["content-type", "content-length", "cookie"].contains(&k.to_ascii_lowercase().as_str())
-                && !req.headers.iter().any(|(r, _)| r.eq_ignore_ascii_case(k))
+                && !own.iter().any(|(r, _)| r.eq_ignore_ascii_case(k))
         });
-        headers.extend(req.headers.iter().cloned());
+        headers.extend(own);
         let mut full = req.clone();
         full.headers = headers;
+        // The login is in the headers now; a second `request` must not add it again.
+        full.login = false;
         if self == Shape::HttpMultiValue {
             // The sample's own cookies (`cookie1`, `cookie2`: not even name=value pairs) come
             // first, in one Cookie line, as a browser sends them over HTTP/1.1.
@@ -664,15 +732,20 @@ fn function_url_event() -> Value {
 // ---------------------------------------------------------------------------------------------
 
 /// The built binary running as a Lambda function under its own emulator.
-struct Function {
+pub(crate) struct Function {
     api: RuntimeApi,
     process: Running,
 }
 
 impl Function {
-    async fn start(extra_env: &[(&str, &str)]) -> Function {
+    pub(crate) async fn start(extra_env: &[(&str, &str)]) -> Function {
+        Self::start_with(&crate::with_demo_db(extra_env)).await
+    }
+
+    /// The function with exactly this environment (on the database it names).
+    pub(crate) async fn start_with(env: &[(&str, &str)]) -> Function {
         let api = RuntimeApi::start().await;
-        let process = spawn_lambda(manage_bin(), &api.address(), &crate::with_demo_db(extra_env));
+        let process = spawn_lambda(manage_bin(), &api.address(), env);
         Function { api, process }
     }
 
@@ -690,7 +763,7 @@ impl Function {
     }
 
     /// Sends `req` as `shape` would (stage as in [`Shape::event`]) and reads the answer.
-    async fn send(&mut self, shape: Shape, req: &Req, stage: Option<&str>) -> (Value, Seen) {
+    pub(crate) async fn send(&mut self, shape: Shape, req: &Req, stage: Option<&str>) -> (Value, Seen) {
         let resp = self.call(&shape.event(req, stage), &format!("{shape} {req}")).await;
         let seen = shape.seen(&resp);
         (resp, seen)
@@ -752,7 +825,15 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// The requests every door must answer alike.
 fn parity_requests(css: &str) -> Vec<Req> {
     vec![
+        Req::get("/", 302).anonymous(),
+        Req::get("/accounts/login/?next=%2Fdeals%2F", 200).anonymous(),
+        Req::post("/accounts/login/", FORM, b"username=demo&password=demo", 403).anonymous(),
         Req::get("/", 200),
+        Req::get("/companies/new/", 200),
+        Req::get("/contacts/3/edit/", 200),
+        Req::get("/deals/2/", 200),
+        Req::post("/companies/new/", FORM, b"name=&slug=Not+A+Slug", 200),
+        Req::post("/forecast/", FORM, b"amount=1", 403).anonymous(),
         Req::get("/contacts/?q=an&page=1", 200),
         Req::get("/contacts/?page=2", 200),
         Req::get("/contacts/?page=99", 404),
@@ -924,7 +1005,10 @@ async fn several_cookies_survive_both_ways() {
 
     // An HTTP API hands cookies over in their own array; the view must see them.
     let mut event = Shape::Http.event(&Shape::Http.request(&Req::get("/", 200)), None);
-    event["cookies"] = json!(["theme=dark"]);
+    let mut cookies = event["cookies"].as_array().cloned().unwrap_or_default();
+    assert!(!cookies.is_empty(), "the logged-in user's cookies travel in the array too: {event}");
+    cookies.push(json!("theme=dark"));
+    event["cookies"] = json!(cookies);
     let page = Shape::Http.seen(&function.call(&event, "HTTP API with cookies [theme=dark]").await);
     assert_eq!(page.status, 200);
     assert!(page.text().contains("class=\"theme-dark density-comfortable"), "the theme cookie must reach the view");
@@ -1123,7 +1207,7 @@ async fn cold_start_polls_for_work_before_any_request() {
 /// event it could not serve safely.
 #[tokio::test]
 async fn debug_off_without_secret_key_refuses_to_serve() {
-    let mut function = Function::start(&[("DEBUG", "false"), ("ALLOWED_HOSTS", "*")]).await;
+    let mut function = Function::start(&[("DEBUG", "false"), ("ALLOWED_HOSTS", "*"), ("SECRET_KEY", "")]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         match function.process.child.try_wait().expect("wait for the process") {
@@ -1167,20 +1251,23 @@ fn unbrotli(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn compressed_pages_are_binary_safe_through_both_doors() {
     let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&[("ALLOWED_HOSTS", "*")]));
-    let plain = tests::http1::request(&addr, "GET", "/companies/", &[], b"").unwrap();
+    let [cookie, _] = crate::logged_in();
+    let plain = tests::http1::request(&addr, "GET", "/companies/", &[cookie], b"").unwrap();
     assert_eq!(plain.status, 200);
     assert_eq!(plain.header("content-encoding"), None);
-    assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
-    let page = plain.body.clone();
+    assert_eq!(plain.header("vary"), Some("Accept-Encoding, Cookie"), "the page shows who is logged in");
+    // Each page masks its CSRF token afresh; the rest of the page is the same every time.
+    let page = mask_csrf_tokens(plain.body.clone());
 
     let br =
-        tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip, deflate, br")], b"").unwrap();
+        tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip, deflate, br"), cookie], b"")
+            .unwrap();
     assert_eq!(br.header("content-encoding"), Some("br"));
     assert!(br.body.len() < page.len() / 2, "{} of {} bytes", br.body.len(), page.len());
-    assert!(unbrotli(&br.body) == page, "brotli changed the page");
-    let gz = tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip")], b"").unwrap();
+    assert!(mask_csrf_tokens(unbrotli(&br.body)) == page, "brotli changed the page");
+    let gz = tests::http1::request(&addr, "GET", "/companies/", &[("Accept-Encoding", "gzip"), cookie], b"").unwrap();
     assert_eq!(gz.header("content-encoding"), Some("gzip"));
-    assert!(gunzip(&gz.body) == page, "gzip changed the page");
+    assert!(mask_csrf_tokens(gunzip(&gz.body)) == page, "gzip changed the page");
     // A PNG is already compressed: left alone.
     let logo =
         tests::http1::request(&addr, "GET", "/static/img/logo.png", &[("Accept-Encoding", "gzip, br")], b"").unwrap();

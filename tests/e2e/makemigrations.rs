@@ -197,8 +197,8 @@ fn makemigrations_follows_changed_entities() {
     scratch.append(models, TASK_ENTITY);
     scratch.edit(
         models,
-        "        /// Phone number.\n        pub phone: String,\n",
-        "        /// Phone number.\n        pub phone: String,\n        /// Profile address.\n        #[sea_orm(indexed)]\n        pub linkedin: String,\n",
+        "        /// Phone number.\n        #[sea_orm(column_type = \"String(StringLen::N(40))\")]\n        pub phone: String,\n",
+        "        /// Phone number.\n        #[sea_orm(column_type = \"String(StringLen::N(40))\")]\n        pub phone: String,\n        /// Profile address.\n        #[sea_orm(indexed)]\n        pub linkedin: String,\n",
     );
     scratch.edit(
         "site/src/lib.rs",
@@ -276,7 +276,7 @@ fn makemigrations_follows_changed_entities() {
         assert_eq!(out.status.code(), Some(1));
         assert!(text(&out).1.contains(why), "{why}: {:?}", text(&out));
     }
-    let back = ok(scratch.manage(&bin, &db, &["migrate", "--target", "0001_initial"]));
+    let back = ok(scratch.manage(&bin, &db, &["migrate", "crm", "--target", "0001_initial"]));
     assert!(back.ends_with("  Unapplying crm.0002_task_contact_linkedin... OK\n"), "{back}");
     assert_eq!(
         ok(scratch.manage(&bin, &db, &["migrate"])).lines().last(),
@@ -321,7 +321,7 @@ fn makemigrations_follows_changed_entities() {
             up.ends_with("Applying crm.0002_task_contact_linkedin... OK\n  Applying crm.0003_note_task... OK\n"),
             "{var}: {up}"
         );
-        let down = ok(scratch.manage(&bin, &url, &["migrate", "--target", "0001_initial"]));
+        let down = ok(scratch.manage(&bin, &url, &["migrate", "crm", "--target", "0001_initial"]));
         assert!(
             down.ends_with("Unapplying crm.0003_note_task... OK\n  Unapplying crm.0002_task_contact_linkedin... OK\n"),
             "{var}: {down}"

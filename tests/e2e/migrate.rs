@@ -14,34 +14,53 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The whole cycle: nothing applied, migrate, up to date, back to zero, forward to a target.
+const NONE_APPLIED: &str = "auth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ncrm\n [ ] 0001_initial\n";
+const ALL_APPLIED: &str = "auth\n [X] 0001_initial\nsessions\n [X] 0001_initial\ncrm\n [X] 0001_initial\n";
+
+/// The whole cycle: nothing applied, migrate, up to date, back to zero, one app forward and back.
 fn migrate_cycle(url: &str) {
     // Start from nothing, whatever an earlier run left.
     let _ = manage(url, &["migrate", "--target", "zero"]);
-    assert_eq!(stdout(&manage(url, &["showmigrations"])), "crm\n [ ] 0001_initial\n");
+    assert_eq!(stdout(&manage(url, &["showmigrations"])), NONE_APPLIED);
 
     let first = stdout(&manage(url, &["migrate"]));
     assert_eq!(
         first,
-        "Operations to perform:\n  Apply all migrations: crm\nRunning migrations:\n  Applying crm.0001_initial... OK\n"
+        "Operations to perform:\n  Apply all migrations: auth, sessions, crm\nRunning migrations:\n  \
+         Applying auth.0001_initial... OK\n  Applying sessions.0001_initial... OK\n  Applying crm.0001_initial... OK\n"
     );
-    assert_eq!(stdout(&manage(url, &["showmigrations"])), "crm\n [X] 0001_initial\n");
+    assert_eq!(stdout(&manage(url, &["showmigrations"])), ALL_APPLIED);
     let again = stdout(&manage(url, &["migrate"]));
     assert!(again.ends_with("Running migrations:\n  No migrations to apply.\n"), "{again}");
 
+    // Every app back to zero, the last installed first (its tables refer to the earlier ones').
     let back = stdout(&manage(url, &["migrate", "--target", "zero"]));
-    assert!(
-        back.contains("Target specific migration: zero, from crm")
-            && back.contains("Unapplying crm.0001_initial... OK"),
-        "{back}"
+    assert!(back.contains("Unapply all migrations: crm, sessions, auth"), "{back}");
+    let crm_at = back.find("Unapplying crm.0001_initial... OK").expect(&back);
+    let auth_at = back.find("Unapplying auth.0001_initial... OK").expect(&back);
+    assert!(crm_at < auth_at, "{back}");
+    assert_eq!(stdout(&manage(url, &["showmigrations"])), NONE_APPLIED);
+
+    // One app at a time, as Django's `migrate APP NAME`.
+    let forward = stdout(&manage(url, &["migrate", "crm", "--target", "0001_initial"]));
+    assert!(forward.contains("Target specific migration: 0001_initial, from crm"), "{forward}");
+    assert!(forward.contains("Applying crm.0001_initial... OK") && !forward.contains("auth."), "{forward}");
+    assert_eq!(
+        stdout(&manage(url, &["showmigrations"])),
+        "auth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ncrm\n [X] 0001_initial\n"
     );
-    assert_eq!(stdout(&manage(url, &["showmigrations"])), "crm\n [ ] 0001_initial\n");
-    let forward = stdout(&manage(url, &["migrate", "--target", "0001_initial"]));
-    assert!(forward.contains("Applying crm.0001_initial... OK"), "{forward}");
+    let crm_back = stdout(&manage(url, &["migrate", "crm", "--target", "zero"]));
+    assert!(crm_back.contains("Unapplying crm.0001_initial... OK"), "{crm_back}");
 
     let unknown = manage(url, &["migrate", "--target", "0099_nope"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("Cannot find a migration matching '0099_nope'"));
+    let ambiguous = manage(url, &["migrate", "--target", "0001_initial"]);
+    assert_eq!(ambiguous.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("More than one app has a migration '0001_initial'"));
+    let no_app = manage(url, &["migrate", "billing"]);
+    assert_eq!(no_app.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&no_app.stderr).contains("App 'billing' does not have migrations"));
     let _ = manage(url, &["migrate", "--target", "zero"]);
 }
 
@@ -90,13 +109,16 @@ fn migrate_and_fixtures_on_mysql() {
 fn fixtures_round_trip(url: &str) {
     let _ = manage(url, &["migrate", "--target", "zero"]);
     stdout(&manage(url, &["migrate"]));
-    assert_eq!(stdout(&manage(url, &["loaddata", "demo"])), "Installed 29 object(s) from 1 fixture(s)\n");
+    assert_eq!(stdout(&manage(url, &["loaddata", "demo"])), "Installed 31 object(s) from 1 fixture(s)\n");
     let first = stdout(&manage(url, &["dumpdata", "--indent", "2"]));
     let records: serde_json::Value = serde_json::from_str(&first).unwrap();
     let records = records.as_array().unwrap();
-    assert_eq!(records.len(), 29);
-    assert_eq!(records[0]["model"], "crm.company");
-    assert_eq!(records[0]["fields"]["name"], "Acme Logistics");
+    let of = |prefix: &str| records.iter().filter(|r| r["model"].as_str().unwrap().starts_with(prefix)).count();
+    assert_eq!(of("crm."), 29);
+    assert_eq!(of("auth.user"), 2, "the demo users");
+    assert_eq!(of("auth.permission"), 40, "add, change, delete and view for the 10 models, made by migrate");
+    let company = records.iter().find(|r| r["model"] == "crm.company").unwrap();
+    assert_eq!(company["fields"]["name"], "Acme Logistics");
     let deals = stdout(&manage(url, &["dumpdata", "crm.deal"]));
     assert_eq!(serde_json::from_str::<serde_json::Value>(&deals).unwrap().as_array().unwrap().len(), 8);
 
@@ -106,7 +128,8 @@ fn fixtures_round_trip(url: &str) {
     std::fs::write(&dump, &first).unwrap();
     stdout(&manage(url, &["migrate", "--target", "zero"]));
     stdout(&manage(url, &["migrate"]));
-    assert!(stdout(&manage(url, &["loaddata", dump.to_str().unwrap()])).starts_with("Installed 29 object(s)"));
+    // The permissions migrate made again are overwritten by the dump's, as Django's loaddata does.
+    assert!(stdout(&manage(url, &["loaddata", dump.to_str().unwrap()])).starts_with("Installed 71 object(s)"));
     assert_eq!(stdout(&manage(url, &["dumpdata", "--indent", "2"])), first, "a dump reloads to the same dump");
 
     // A contact missing its email, after two good records: nothing of the fixture is loaded.
@@ -124,7 +147,7 @@ fn fixtures_round_trip(url: &str) {
     assert_eq!(failed.status.code(), Some(1));
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(err.contains("record 3") && err.contains("crm.contact pk=2") && err.contains("email"), "{err}");
-    assert_eq!(stdout(&manage(url, &["dumpdata"])).trim(), "[]", "a failed load leaves nothing behind");
+    assert_eq!(stdout(&manage(url, &["dumpdata", "crm"])).trim(), "[]", "a failed load leaves nothing behind");
     let unknown = manage(url, &["loaddata", "no_such_fixture"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("No fixture named 'no_such_fixture' found."));
     let _ = std::fs::remove_dir_all(&dir);

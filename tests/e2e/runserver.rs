@@ -15,19 +15,23 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
     let (mut server, addr) =
         spawn_runserver(manage_bin(), &crate::with_demo_db(&[HOSTS, ("DATA_UPLOAD_MAX_MEMORY_SIZE", "1000")]));
 
-    // Keep-alive: several requests on one connection.
+    // Keep-alive: several requests on one connection, as the logged-in demo user.
+    let auth = crate::logged_in();
     let mut conn = Connection::open(&addr).unwrap();
-    let home = conn.send("GET", "/", &[], b"").unwrap();
+    let anonymous = conn.send("GET", "/", &[], b"").unwrap();
+    assert_eq!(anonymous.status, 302, "the CRM needs a login");
+    assert_eq!(anonymous.header("location"), Some("/accounts/login/?next=%2F"));
+    let home = conn.send("GET", "/", &auth, b"").unwrap();
     assert_eq!(home.status, 200);
     assert!(home.header("content-type").unwrap().starts_with("text/html"));
     assert!(home.header("date").is_some(), "every response carries Date");
     assert_eq!(home.header("content-length").unwrap(), home.body.len().to_string());
     assert!(home.text().contains("Open pipeline"));
-    let contact = conn.send("GET", "/contacts/3/", &[], b"").unwrap();
+    let contact = conn.send("GET", "/contacts/3/", &auth, b"").unwrap();
     assert_eq!(contact.status, 200, "second request on the same connection");
     assert!(contact.text().contains("Carvalho"));
 
-    let head = conn.send("HEAD", "/contacts/3/", &[], b"").unwrap();
+    let head = conn.send("HEAD", "/contacts/3/", &auth, b"").unwrap();
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
     assert_eq!(head.header("content-length"), contact.header("content-length"), "HEAD announces GET's length");
@@ -39,7 +43,7 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
         "DEBUG 404 lists the patterns tried"
     );
 
-    let wrong_method = conn.send("DELETE", "/contacts/", &[], b"").unwrap();
+    let wrong_method = conn.send("DELETE", "/contacts/", &auth, b"").unwrap();
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.header("allow"), Some("GET, HEAD"));
 
@@ -62,7 +66,7 @@ fn serves_pages_errors_and_redirects_then_stops_cleanly_on_ctrl_c() {
         &addr,
         "POST",
         "/forecast/",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[("Content-Type", "application/x-www-form-urlencoded"), auth[0], auth[1]],
         b"amount=1000&probability=50",
     )
     .unwrap();

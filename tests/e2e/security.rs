@@ -41,7 +41,8 @@ fn ssl_redirect_trusts_the_proxy_header_only_when_told() {
         ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
     ];
     let (_proxied, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&behind_proxy));
-    let https = request(&addr, "GET", "/companies/", &[("X-Forwarded-Proto", "https")], b"").unwrap();
+    let auth = crate::logged_in();
+    let https = request(&addr, "GET", "/companies/", &[("X-Forwarded-Proto", "https"), auth[0]], b"").unwrap();
     assert_eq!(https.status, 200);
     assert_eq!(https.header("strict-transport-security"), Some("max-age=31536000; includeSubDomains"));
     let http = request(&addr, "GET", "/companies/", &[("X-Forwarded-Proto", "http")], b"").unwrap();

@@ -38,7 +38,7 @@ fn collectstatic_writes_hashed_files_and_a_manifest_for_a_cdn() {
     // STATIC_URL on a CDN: pages point there, by the manifest's names, and the site serves none.
     let cdn = "https://d111111abcdef8.cloudfront.net/static/";
     let (_cdn_site, cdn_addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&[HOSTS, ("STATIC_URL", cdn)]));
-    let page = request(&cdn_addr, "GET", "/", &[], b"").unwrap();
+    let page = request(&cdn_addr, "GET", "/accounts/login/", &[], b"").unwrap();
     assert_eq!(page.status, 200);
     let css = format!("{cdn}{}", paths["site.css"].as_str().unwrap());
     assert!(page.text().contains(&css), "the page links {css}");

@@ -2,9 +2,10 @@
 //! `{"model": "crm.company", "pk": 1, "fields": {…}}`, loaded in one transaction so a bad
 //! record loads nothing.
 
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, IntoActiveModel, Statement, TryIntoModel,
+    EntityTrait, IdenStatic, IntoActiveModel, Iterable, PrimaryKeyToColumn, Statement, TryIntoModel,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -91,9 +92,22 @@ where
         // default, and a fixture with a missing field is a broken fixture.
         let checked = serde_json::from_value::<E::Model>(record.clone()).map_err(|e| e.to_string());
         let active = checked.and_then(|_| E::ActiveModel::from_json(record).map_err(|e| e.to_string()));
-        let insert = active.map(|am| am.insert(txn));
+        // As Django's loaddata, a record whose primary key exists replaces that row: a fixture
+        // loads twice, and a dump reloads over rows `migrate` made (the permissions).
+        let keys: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
+        let others: Vec<E::Column> =
+            E::Column::iter().filter(|c| !keys.iter().any(|k| k.as_str() == c.as_str())).collect();
+        let upsert = active.map(|am| {
+            let mut conflict = OnConflict::columns(keys.clone());
+            if others.is_empty() {
+                conflict.do_nothing();
+            } else {
+                conflict.update_columns(others);
+            }
+            E::insert(am).on_conflict(conflict).exec_without_returning(txn)
+        });
         Box::pin(async move {
-            match insert {
+            match upsert {
                 Ok(fut) => fut.await.map(|_| ()).map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             }

@@ -496,9 +496,20 @@ impl<F: Form> Serialize for BoundForm<F> {
 
 impl Request {
     /// The body as form data: urlencoded or multipart fields and uploaded files (Django's
-    /// `request.POST` and `request.FILES`). Empty for other bodies; a malformed multipart body
-    /// is a 400.
+    /// `request.POST` and `request.FILES`); empty without a body. A body of another type is a
+    /// 415, a malformed multipart body a 400.
     pub fn form_data(&self) -> Result<&FormData> {
+        let form_type =
+            matches!(self.content_type().as_deref(), Some("application/x-www-form-urlencoded" | "multipart/form-data"));
+        if !form_type && !self.body().is_empty() {
+            return Err(Error::new(
+                ErrorKind::UnsupportedMediaType,
+                format!(
+                    "expected a form body (Content-Type: application/x-www-form-urlencoded or multipart/form-data), got {}",
+                    self.content_type().unwrap_or_else(|| "no Content-Type".into())
+                ),
+            ));
+        }
         self.parsed_form().as_ref().map_err(|why| Error::new(ErrorKind::BadRequest, why.clone()))
     }
 

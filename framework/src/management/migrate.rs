@@ -80,18 +80,28 @@ pub(crate) fn migrate(site: &Site, app: Option<&str>, target: Option<&str>) -> E
                 reversed.into_iter().map(|s| (s, Some("zero"))).collect()
             }
             Some(name) => {
-                let mut owner = None;
+                let mut owners = Vec::new();
                 for set in &sets {
                     let states = set.status(&db).await.map_err(|e| e.to_string())?;
                     if states.iter().any(|m| m.name == name) {
-                        owner = Some(*set);
-                        break;
+                        owners.push(*set);
                     }
                 }
-                let Some(set) = owner else {
-                    return Err(format!(
-                        "Cannot find a migration matching '{name}' (run `manage showmigrations` to list them)."
-                    ));
+                let set = match owners[..] {
+                    [one] => one,
+                    [] => {
+                        return Err(format!(
+                            "Cannot find a migration matching '{name}' (run `manage showmigrations` to list them)."
+                        ));
+                    }
+                    _ => {
+                        let apps: Vec<&str> = owners.iter().map(|s| s.app_label()).collect();
+                        return Err(format!(
+                            "More than one app has a migration '{name}' ({}): name the app, as in `manage migrate {} --target {name}`.",
+                            apps.join(", "),
+                            apps[apps.len() - 1]
+                        ));
+                    }
                 };
                 println!("  Target specific migration: {name}, from {}", set.app_label());
                 vec![(set, Some(name))]

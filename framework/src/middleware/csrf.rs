@@ -249,10 +249,15 @@ impl Middleware for CsrfViewMiddleware {
             let site = req.site().clone();
             let settings = &site.settings().csrf;
             let cookie_secret = req.cookie(&settings.cookie_name).filter(|s| well_formed(s));
-            if !is_safe(req.method()) && !site.route_flags(&req).unwrap_or_default().csrf_exempt {
-                if let Err(reason) = verify(&req, cookie_secret.as_deref()) {
-                    return Ok(failure(&req, &reason));
-                }
+            // As Django's check runs only for a request that reached a view: static files and
+            // paths no route matches get their 405 or 404, not a 403.
+            let to_view = site.static_files().match_path(req.path_info()).is_none()
+                && site.route_flags(&req).is_some_and(|flags| !flags.csrf_exempt);
+            if to_view
+                && !is_safe(req.method())
+                && let Err(reason) = verify(&req, cookie_secret.as_deref())
+            {
+                return Ok(failure(&req, &reason));
             }
             let csrf = Csrf(Arc::new(Mutex::new(State { cookie_secret, ..State::default() })));
             let secure = settings.cookie_secure || req.is_secure();
