@@ -2,10 +2,12 @@
 //! binary as a dev server over real TCP, and the same binary as a Lambda function under the
 //! Runtime API emulator fed AWS's own sample events.
 
+mod auth;
 mod bootstrap;
 mod client;
 mod db;
 mod events;
+mod forms;
 mod lambda;
 mod makemigrations;
 mod migrate;

@@ -263,7 +263,9 @@ pub async fn set_password<C: ConnectionTrait>(db: &C, user: &user::Model, passwo
     Ok(active.update(db).await?)
 }
 
-/// The template values `user` and `perms` (Django's `auth` context processor).
+/// The template values `user` and `perms` (Django's `auth` context processor). `perms` has
+/// every permission of the site's models, true or false (`{% if perms.crm.add_company %}`),
+/// so a template may test any of them, logged in or not.
 pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
     #[derive(Serialize)]
     struct Anonymous {
@@ -271,41 +273,34 @@ pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
         is_anonymous: bool,
         username: &'static str,
     }
-    match req.user() {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        #[serde(flatten)]
+        user: &'a User,
+        is_authenticated: bool,
+        is_anonymous: bool,
+        full_name: String,
+    }
+    let user = req.user();
+    let mut perms: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for (app, codename, _) in model_permissions(req.site()) {
+        let granted = user.as_ref().is_some_and(|u| u.has_perm(&format!("{app}.{codename}")));
+        perms.entry(app).or_default().insert(codename, granted);
+    }
+    match user {
         Some(user) => {
-            #[derive(Serialize)]
-            struct Shown<'a> {
-                #[serde(flatten)]
-                user: &'a User,
-                is_authenticated: bool,
-                is_anonymous: bool,
-                full_name: String,
+            // Permissions that belong to no registered model (made by hand) count too.
+            for perm in user.permissions().filter(|_| user.is_active) {
+                if let Some((app, codename)) = perm.split_once('.') {
+                    perms.entry(app.to_owned()).or_default().insert(codename.to_owned(), true);
+                }
             }
             ctx.insert(
                 "user",
                 &Shown { user: &user, is_authenticated: true, is_anonymous: false, full_name: user.full_name() },
             );
-            let mut perms: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
-            let all: Vec<String> = if user.is_superuser && user.is_active {
-                model_permissions(req.site())
-                    .into_iter()
-                    .map(|(app, codename, _)| format!("{app}.{codename}"))
-                    .collect()
-            } else if user.is_active {
-                user.permissions().map(str::to_owned).collect()
-            } else {
-                Vec::new()
-            };
-            for perm in all {
-                if let Some((app, codename)) = perm.split_once('.') {
-                    perms.entry(app.to_owned()).or_default().insert(codename.to_owned(), true);
-                }
-            }
-            ctx.insert("perms", &perms);
         }
-        None => {
-            ctx.insert("user", &Anonymous { is_authenticated: false, is_anonymous: true, username: "" });
-            ctx.insert("perms", &BTreeMap::<String, bool>::new());
-        }
+        None => ctx.insert("user", &Anonymous { is_authenticated: false, is_anonymous: true, username: "" }),
     }
+    ctx.insert("perms", &perms);
 }

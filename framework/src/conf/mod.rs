@@ -83,8 +83,8 @@ pub struct Settings {
     /// FORCE_SCRIPT_NAME: the prefix the site is served under when the front door cannot tell
     /// (a custom domain with a base-path mapping); overrides the stage prefix.
     pub force_script_name: Option<String>,
-    /// FILE_UPLOAD_MAX_SIZE: the largest multipart (file upload) body accepted, in bytes (413
-    /// past it). 4 MiB by default: a Lambda event carries at most 6 MB, and a binary body
+    /// FILE_UPLOAD_MAX_SIZE: the largest multipart (file upload) body accepted, in bytes, files
+    /// and fields together (413 past it; DATA_UPLOAD_MAX_MEMORY_SIZE bounds the other bodies). 4 MiB by default: a Lambda event carries at most 6 MB, and a binary body
     /// arrives base64-encoded, a third larger.
     pub file_upload_max_size: usize,
     /// FILE_UPLOAD_TEMP_DIR: where uploaded files are written (the system's temporary folder,
@@ -379,11 +379,7 @@ impl Settings {
     pub fn max_body_size(&self, content_type: Option<&str>) -> usize {
         let multipart = content_type
             .is_some_and(|ct| ct.trim_start().get(..19).is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data")));
-        if multipart {
-            self.file_upload_max_size.max(self.data_upload_max_memory_size)
-        } else {
-            self.data_upload_max_memory_size
-        }
+        if multipart { self.file_upload_max_size } else { self.data_upload_max_memory_size }
     }
 
     /// The folder uploaded files are written to.

@@ -114,9 +114,23 @@ fn supported(ty: &ColumnType) -> bool {
     )
 }
 
-/// The table name as a model name: `deal_stage` → `Deal stage`.
-fn model_name<E: EntityTrait>() -> String {
-    FieldSpec::label_for(E::default().table_name())
+/// The model's name for messages: its registered label's model part (`auth.permission` →
+/// `permission`), else its table's name, in words (`deal_stage` → `deal stage`).
+fn model_name<E: EntityTrait>(site: &crate::Site) -> String {
+    let table = E::default().table_name();
+    let name = site
+        .models()
+        .iter()
+        .find(|m| m.table() == table)
+        .and_then(|m| m.label().split_once('.').map(|(_, model)| model.to_owned()))
+        .unwrap_or_else(|| table.to_owned());
+    name.replace('_', " ")
+}
+
+/// `permission` → `Permission`.
+fn capitalized(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 impl<E> ModelForm<E>
@@ -128,8 +142,10 @@ where
 {
     /// A form of these columns, in this order (Django's `Meta.fields`).
     pub fn new(columns: impl IntoIterator<Item = E::Column>) -> Self {
-        let relations: Vec<sea_orm::RelationDef> =
-            E::Relation::iter().map(|r| r.def()).filter(|d| d.is_owner).collect();
+        // Every relation of E starts at E; the ones starting at a column that is not E's own key
+        // are its foreign keys (a has_many starts at the key).
+        let keys: Vec<String> = E::PrimaryKey::iter().map(|k| k.into_column().as_str().to_owned()).collect();
+        let relations: Vec<sea_orm::RelationDef> = E::Relation::iter().map(|r| r.def()).collect();
         let mut form = ModelForm { fields: Vec::new(), problems: Vec::new(), clean: None };
         for column in columns {
             let def = column.def();
@@ -140,8 +156,10 @@ where
                 continue;
             }
             let foreign_key = relations.iter().find_map(|rel| match (&rel.from_col, &rel.to_col) {
-                (sea_orm::Identity::Unary(from), sea_orm::Identity::Unary(to)) if from.to_string() == name => {
-                    Some(ForeignKey { table: rel.to_tbl.clone(), column: to.to_string() })
+                (sea_orm::Identity::Unary(from), sea_orm::Identity::Unary(to))
+                    if from.inner() == name && !keys.contains(&name) =>
+                {
+                    Some(ForeignKey { table: rel.to_tbl.clone(), column: to.inner().into_owned() })
                 }
                 _ => None,
             });
@@ -292,7 +310,7 @@ where
         if !self.problems.is_empty() {
             return Err(Error::internal(format!(
                 "the {} form is built wrongly: {}",
-                model_name::<E>(),
+                model_name::<E>(req.site()),
                 self.problems.join("; ")
             )));
         }
@@ -334,6 +352,7 @@ where
         }
         Ok(BoundModelForm {
             form: self.clone(),
+            model_name: model_name::<E>(req.site()),
             specs,
             data: None,
             initial,
@@ -515,6 +534,8 @@ fn alternatives(v: &Value) -> Vec<Value> {
 /// [`save`](Self::save); serialise it into a template's context to show it.
 pub struct BoundModelForm<E: EntityTrait> {
     form: ModelForm<E>,
+    /// For messages: `company`.
+    model_name: String,
     specs: Vec<FieldSpec>,
     data: Option<FormData>,
     initial: FormData,
@@ -680,16 +701,17 @@ where
             }
         }
         for (name, label) in taken {
-            self.errors.add(Some(&name), format!("{} with this {label} already exists.", model_name::<E>()));
+            self.errors
+                .add(Some(&name), format!("{} with this {label} already exists.", capitalized(&self.model_name)));
         }
         Ok(())
     }
 
     fn refused(&mut self, e: &DbErr) {
-        eprintln!("the database refused to save a {}: {e}", model_name::<E>());
+        eprintln!("the database refused to save a {}: {e}", self.model_name);
         let message = match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => {
-                format!("A {} with these values already exists.", model_name::<E>().to_lowercase())
+                format!("A {} with these values already exists.", self.model_name)
             }
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
                 "A related record chosen here no longer exists; choose another.".to_owned()
