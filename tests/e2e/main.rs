@@ -4,6 +4,7 @@
 
 mod auth;
 mod bootstrap;
+mod browser;
 mod client;
 mod db;
 mod events;
