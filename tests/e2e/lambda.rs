@@ -105,7 +105,7 @@ pub(crate) struct Req {
     /// The query string as the client sent it (without `?`), percent-encoded.
     query: String,
     /// Header lines in order; a name may repeat.
-    headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     body: Vec<u8>,
     /// The status runserver must give, so two doors failing alike cannot pass as parity.
     expect: u16,

@@ -7,6 +7,7 @@ mod bootstrap;
 mod browser;
 mod client;
 mod db;
+mod doors;
 mod events;
 mod forms;
 mod lambda;

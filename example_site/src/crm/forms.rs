@@ -2,7 +2,7 @@
 //! each record people edit.
 
 use djambda::db::sea_orm::prelude::Decimal;
-use djambda::forms::{Form, FormErrors, ModelForm, Widget};
+use djambda::forms::{Form, ModelForm, Widget};
 
 use super::models::{Stage, company, contact, deal, note};
 
@@ -33,13 +33,14 @@ pub fn company_form() -> ModelForm<company::Entity> {
         .required(C::Website, false)
         .required(C::City, false)
         .required(C::Industry, false)
-        .clean(|data, errors: &mut FormErrors| {
-            let slug = data.get("slug").unwrap_or("").trim();
+        .validator(C::Slug, |slug| {
             if !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                errors.add(Some("slug"), "Enter a valid slug: lower-case letters, digits and hyphens only.");
+                Err("Enter a valid slug: lower-case letters, digits and hyphens only.".into())
             } else if slug == "new" {
                 // companies/new/ is the page that adds one.
-                errors.add(Some("slug"), "“new” is reserved; choose another slug.");
+                Err("“new” is reserved; choose another slug.".into())
+            } else {
+                Ok(())
             }
         })
 }

@@ -43,8 +43,12 @@ struct ForeignKey {
     column: String,
 }
 
+type Validator = Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
+
 struct ColumnField<E: EntityTrait> {
     column: E::Column,
+    /// Checks of the submitted text beyond the column type's (Django's field validators).
+    validators: Vec<Validator>,
     spec: FieldSpec,
     ty: ColumnType,
     unique: bool,
@@ -59,6 +63,7 @@ impl<E: EntityTrait> Clone for ColumnField<E> {
     fn clone(&self) -> Self {
         ColumnField {
             column: self.column,
+            validators: self.validators.clone(),
             spec: self.spec.clone(),
             ty: self.ty.clone(),
             unique: self.unique,
@@ -172,6 +177,7 @@ where
             }
             form.fields.push(ColumnField {
                 column,
+                validators: Vec::new(),
                 spec,
                 ty,
                 unique: def.is_unique(),
@@ -289,6 +295,19 @@ where
                 })
             });
             f.loader = Some(loader);
+        }
+        self
+    }
+
+    /// A check of one column's submitted value (trimmed), run once it has the column's type
+    /// (Django's field `validators`): `Err` is the message shown under the field.
+    pub fn validator(
+        mut self,
+        column: E::Column,
+        check: impl Fn(&str) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        if let Some(f) = self.field(column) {
+            f.validators.push(Arc::new(check));
         }
         self
     }
@@ -582,6 +601,13 @@ where
             } else {
                 parse(&field.ty, raw, spec)
             };
+            let value = value.and_then(|v| {
+                let text = raw.unwrap_or("");
+                match field.validators.iter().find_map(|check| check(text).err()) {
+                    Some(message) if !text.is_empty() => Err(message),
+                    _ => Ok(v),
+                }
+            });
             match value {
                 Ok(v) => values.push(v),
                 Err(message) => self.errors.add(Some(&spec.name), message),
