@@ -93,7 +93,8 @@ impl Browser {
 
     async fn send(&mut self, method: &'static str, link: &str, form: Option<&[(&str, &str)]>) -> Answer {
         let target = self.target(link);
-        let body = form.map(|f| f.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"));
+        let body =
+            form.map(|f| f.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"));
         let mut headers: Vec<(String, String)> = Vec::new();
         if !self.cookies.is_empty() {
             headers.push(("Cookie".into(), self.cookie_line()));
@@ -187,7 +188,8 @@ async fn visit(browser: &mut Browser, prefix: &str, door: &str) {
     let page = browser.get(&detail).await;
     assert!(page.body.contains("was changed") && page.body.contains("York"), "{door}: {}", page.body);
 
-    let bad = browser.submit(&format!("{prefix}/companies/door-window/edit/"), &[("name", ""), ("slug", "NO SLUG")]).await;
+    let bad =
+        browser.submit(&format!("{prefix}/companies/door-window/edit/"), &[("name", ""), ("slug", "NO SLUG")]).await;
     assert_eq!(bad.status, 200, "{door}: an invalid edit is shown again");
     assert!(bad.body.contains("This field is required.") && bad.body.contains("Enter a valid slug"), "{door}");
 
@@ -226,7 +228,9 @@ async fn a_visit_through_runserver() {
 
 #[tokio::test]
 async fn a_visit_through_lambda_function_urls_and_rest_stages() {
-    for (shape, prefix, tag) in [(Shape::FunctionUrl, "", "doors-function-url"), (Shape::Rest, "/testStage", "doors-rest")] {
+    for (shape, prefix, tag) in
+        [(Shape::FunctionUrl, "", "doors-function-url"), (Shape::Rest, "/testStage", "doors-rest")]
+    {
         let db = crate::fresh_demo_db(tag);
         // As the SAM template deploys it: API Gateway and Function URLs speak HTTPS and say
         // so in X-Forwarded-Proto, which counts because the setting says the proxy is trusted.

@@ -17,6 +17,7 @@ mod runserver;
 mod security;
 mod staticfiles;
 mod template;
+mod users;
 mod watch;
 
 /// The debug `manage` binary Cargo built for this test run.
