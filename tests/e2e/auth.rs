@@ -588,3 +588,110 @@ async fn sessions_expire_and_cookies_carry_the_configured_flags() {
         assert!(cookie.contains("; Secure"), "{cookie}");
     }
 }
+
+/// A database of its own on the server at `base` (whose user may create databases), made
+/// empty: the other server-backed tests migrate and drop tables in the database `base` names.
+async fn scratch_database(base: &str, name: &str) -> String {
+    use djambda::db::sea_orm::{ConnectionTrait, Database};
+    let db = Database::connect(base).await.unwrap_or_else(|e| panic!("connect to {base}: {e}"));
+    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let _ = db.close().await;
+    let (server, _) = base.rsplit_once('/').expect("a database URL ends with /name");
+    format!("{server}/{name}")
+}
+
+fn manage_ok(url: &str, args: &[&str]) {
+    let out = std::process::Command::new(crate::manage_bin()).args(args).env("DATABASE_URL", url).output().unwrap();
+    assert!(out.status.success(), "manage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The logged-in CRM with sessions in the database (or in Redis, when `redis` is given) on
+/// the server at `base`: log in, a row per session, create with metacharacters, a duplicate,
+/// the throttle, a viewer's 403, log out.
+async fn crm_on_server(base: &str, tag: &str, redis: Option<&str>) {
+    let name = format!("djambda_{tag}_{}", std::process::id());
+    let url = scratch_database(base, &name).await;
+    manage_ok(&url, &["migrate"]);
+    manage_ok(&url, &["loaddata", "demo"]);
+    let engine = if redis.is_some() { "cache" } else { "db" };
+    let mut env = vec![("DATABASE_URL", url.as_str()), ("SESSION_ENGINE", engine), ("LOGIN_FAILURE_LIMIT", "2")];
+    if let Some(redis) = redis {
+        env.push(("REDIS_URL", redis));
+    }
+    let site = example_site::site_with_settings(crate::example_settings_with(&env)).unwrap();
+    let db = site.database().connection().await.unwrap();
+
+    let mut c = browser(&site);
+    assert_eq!(log_in(&mut c, "demo", "demo", "/").await.status(), 302, "{tag}");
+    let key = c.cookie("sessionid").unwrap().to_owned();
+    assert_eq!(key.len(), 32, "{tag}: the cookie names a stored session");
+    if redis.is_none() {
+        use djambda::sessions::models::session;
+        assert!(session::Entity::find_by_id(key.clone()).one(&db).await.unwrap().is_some(), "{tag}: the session row");
+    }
+    let created = submit(&mut c, "/companies/new/", &[("name", NASTY), ("slug", "nasty"), ("industry", NASTY)]).await;
+    assert_eq!(created.status(), 302, "{tag}: {}", created.text());
+    let row = company::Entity::find().filter(company::Column::Slug.eq("nasty")).one(&db).await.unwrap().unwrap();
+    assert_eq!((row.name.as_str(), row.industry.as_str()), (NASTY, NASTY), "{tag}: stored verbatim");
+    assert!(shows(&c.get("/companies/nasty/").await.text(), NASTY), "{tag}");
+    let taken = submit(&mut c, "/companies/new/", &[("name", "Again"), ("slug", "nasty")]).await;
+    assert!(taken.text().contains("Company with this Slug already exists."), "{tag}");
+
+    let mut viewer = browser(&site);
+    assert_eq!(log_in(&mut viewer, "viewer", "viewer", "/").await.status(), 302, "{tag}");
+    assert_eq!(viewer.get("/companies/nasty/edit/").await.status(), 403, "{tag}");
+    let mut guesser = browser(&site);
+    for _ in 0..2 {
+        assert_eq!(log_in(&mut guesser, "viewer", "guess", "/").await.status(), 200, "{tag}");
+    }
+    assert_eq!(log_in(&mut guesser, "viewer", "viewer", "/").await.status(), 429, "{tag}: slowed down");
+
+    let token = c.get("/").await.csrf_token().unwrap();
+    c.post_form("/accounts/logout/", &[("csrfmiddlewaretoken", &token)]).await;
+    let mut replay = browser(&site);
+    replay.set_cookie("sessionid", &key);
+    assert_eq!(replay.get("/").await.status(), 302, "{tag}: the logged-out session is gone from the store");
+    drop(db);
+    let _ = site;
+    let admin = djambda::db::sea_orm::Database::connect(base).await.unwrap();
+    use djambda::db::sea_orm::ConnectionTrait;
+    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (a PostgreSQL database; .ci/run sets it)"]
+async fn the_logged_in_crm_on_postgres() {
+    let base = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
+    crm_on_server(&base, "auth_pg", None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_MYSQL_URL (a MySQL or MariaDB database; .ci/run sets it)"]
+async fn the_logged_in_crm_on_mysql() {
+    let base = std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL");
+    crm_on_server(&base, "auth_mysql", None).await;
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_REDIS_URL and DJAMBDA_TEST_POSTGRES_URL (.ci/run sets them)"]
+async fn sessions_in_redis() {
+    let redis = std::env::var("DJAMBDA_TEST_REDIS_URL").expect("DJAMBDA_TEST_REDIS_URL");
+    let base = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
+    crm_on_server(&base, "auth_redis", Some(&redis)).await;
+    // Redis forgets a session when its age is up.
+    let site = crm_site(
+        "auth-redis-expiry",
+        &[("SESSION_ENGINE", "cache"), ("REDIS_URL", &redis), ("SESSION_COOKIE_AGE", "1")],
+    );
+    let mut c = browser(&site);
+    assert_eq!(log_in(&mut c, "demo", "demo", "/").await.status(), 302);
+    assert_eq!(c.get("/").await.status(), 200);
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert_eq!(c.get("/").await.status(), 302, "expired in Redis");
+    // An unreachable Redis is a 503 for the request that needs it, not a crash.
+    let down = crm_site("auth-redis-down", &[("SESSION_ENGINE", "cache"), ("REDIS_URL", "redis://127.0.0.1:1/0")]);
+    let mut c = browser(&down);
+    c.set_cookie("sessionid", &"k".repeat(32));
+    assert_eq!(c.get("/").await.status(), 503);
+}
