@@ -1,7 +1,7 @@
 //! A logged-in visit through both front doors, as a browser makes it: cookies kept from each
 //! `Set-Cookie`, CSRF tokens read from each page's form and posted back with `Origin`, and
 //! redirects followed by their `Location`. The same visit (log in, create a company, edit it,
-//! delete it, log out) runs against the built binary as runserver over TCP, and as a Lambda
+//! delete it, import contacts from an uploaded CSV, log out) runs against the built binary as runserver over TCP, and as a Lambda
 //! function under the Runtime API emulator through a Function URL and through a REST API
 //! stage, where every link and redirect carries the stage.
 
@@ -92,19 +92,55 @@ impl Browser {
     }
 
     async fn send(&mut self, method: &'static str, link: &str, form: Option<&[(&str, &str)]>) -> Answer {
-        let target = self.target(link);
         let body =
             form.map(|f| f.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"));
+        let content_type = body.as_ref().map(|_| "application/x-www-form-urlencoded".to_owned());
+        self.send_body(method, link, content_type, body.unwrap_or_default().into_bytes()).await
+    }
+
+    /// Submits the form at `link` as `multipart/form-data`, with `file` (field, name, bytes).
+    async fn upload(&mut self, link: &str, fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> Answer {
+        let page = self.get(link).await;
+        assert_eq!(page.status, 200, "GET {link}: {}", page.body);
+        assert!(page.body.contains("enctype=\"multipart/form-data\""), "{link} is a multipart form");
+        let token = page.csrf_token();
+        let boundary = "----WebKitFormBoundaryx7PcZ1KdJ3vQ9mRt";
+        let mut body = Vec::new();
+        for (name, value) in [("csrfmiddlewaretoken", token.as_str())].iter().chain(fields) {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        let (field, filename, bytes) = file;
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send_body("POST", link, Some(format!("multipart/form-data; boundary={boundary}")), body).await
+    }
+
+    async fn send_body(
+        &mut self,
+        method: &'static str,
+        link: &str,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let target = self.target(link);
         let mut headers: Vec<(String, String)> = Vec::new();
         if !self.cookies.is_empty() {
             headers.push(("Cookie".into(), self.cookie_line()));
         }
-        if body.is_some() {
-            headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type".into(), ct));
             // Browsers send Origin with every POST.
             headers.push(("Origin".into(), self.origin()));
         }
-        let body = body.unwrap_or_default().into_bytes();
         let (status, set_cookies, location, text) = match &mut self.door {
             Door::Tcp { addr } => {
                 // A browser names the port it connected to.
@@ -200,6 +236,34 @@ async fn visit(browser: &mut Browser, prefix: &str, door: &str) {
     assert!(list.body.contains("The company “Door &amp; Window Ltd” was deleted."), "{door}");
     assert_eq!(browser.get(&detail).await.status, 404, "{door}: gone");
 
+    // Contacts from a spreadsheet: a multipart upload, through the door byte for byte.
+    let csv = "first_name,last_name,email\nZoë,Ångström,zoe@example.com\nBo,Ng,bo@example.com\n";
+    let imported = browser
+        .upload(&format!("{prefix}/contacts/import/"), &[("company_id", "1")], ("file", "contacts.csv", csv.as_bytes()))
+        .await;
+    assert_eq!(imported.status, 302, "{door}: import: {}", imported.body);
+    assert_eq!(imported.location.as_deref(), Some(format!("{prefix}/companies/acme-logistics/").as_str()), "{door}");
+    let company = browser.get(&format!("{prefix}/companies/acme-logistics/")).await;
+    assert!(company.body.contains("Imported 2 contact(s).") && company.body.contains("Zoë Ångström"), "{door}");
+    let bad = browser
+        .upload(
+            &format!("{prefix}/contacts/import/"),
+            &[("company_id", "1")],
+            ("file", "bad.csv", b"Ann,Lee,not-an-email\n"),
+        )
+        .await;
+    assert_eq!(bad.status, 200, "{door}");
+    assert!(
+        bad.body.contains("Line 1: expected first_name,last_name,email with a valid email."),
+        "{door}: {}",
+        bad.body
+    );
+    let huge = vec![b'x'; 70_000];
+    let refused = browser
+        .upload(&format!("{prefix}/contacts/import/"), &[("company_id", "1")], ("file", "huge.csv", &huge))
+        .await;
+    assert_eq!(refused.status, 413, "{door}: past FILE_UPLOAD_MAX_SIZE");
+
     // A form posted without its token, as another site's page would: refused.
     let forged = browser.send("POST", &format!("{prefix}/companies/new/"), Some(&[("name", "X"), ("slug", "x")])).await;
     assert_eq!(forged.status, 403, "{door}");
@@ -220,7 +284,12 @@ async fn visit(browser: &mut Browser, prefix: &str, door: &str) {
 #[tokio::test]
 async fn a_visit_through_runserver() {
     let db = crate::fresh_demo_db("doors-runserver");
-    let env = [("ALLOWED_HOSTS", "127.0.0.1"), ("DATABASE_URL", db.as_str()), ("SECRET_KEY", crate::SECRET_KEY)];
+    let env = [
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("FILE_UPLOAD_MAX_SIZE", "65536"),
+    ];
     let (_server, addr) = spawn_runserver(manage_bin(), &env);
     let mut browser = Browser::new(Door::Tcp { addr });
     visit(&mut browser, "", "runserver").await;
@@ -240,6 +309,7 @@ async fn a_visit_through_lambda_function_urls_and_rest_stages() {
             ("DATABASE_URL", db.as_str()),
             ("SECRET_KEY", crate::SECRET_KEY),
             ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+            ("FILE_UPLOAD_MAX_SIZE", "65536"),
         ];
         let function = Function::start_with(&env).await;
         let probe = shape.request(&Req::new("GET", "/", 0).anonymous());

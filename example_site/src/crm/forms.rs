@@ -2,7 +2,7 @@
 //! each record people edit.
 
 use djambda::db::sea_orm::prelude::Decimal;
-use djambda::forms::{Form, ModelForm, Widget};
+use djambda::forms::{Form, ModelForm, UploadedFile, Widget};
 
 use super::models::{Stage, company, contact, deal, note};
 
@@ -22,6 +22,21 @@ impl ForecastForm {
     pub fn weighted(&self) -> Decimal {
         (self.amount * Decimal::from(self.probability) / Decimal::from(100)).round_dp(2)
     }
+}
+
+/// Importing contacts from a spreadsheet: a company and a CSV file (a multipart upload).
+#[derive(Debug, Form)]
+pub struct ContactImportForm {
+    /// The company the contacts work for (its choices are set per request).
+    #[form(label = "Company", widget = "select")]
+    pub company_id: i32,
+    /// The CSV: `first_name,last_name,email` per line.
+    #[form(
+        label = "CSV file",
+        max_size = 1048576,
+        help_text = "One contact per line: first_name,last_name,email. A header line is skipped."
+    )]
+    pub file: UploadedFile,
 }
 
 /// Companies: name, a unique slug for their URL, and where they are.

@@ -19,6 +19,7 @@ pub fn urlpatterns() -> UrlConf {
         .path("contacts/", get(views::contact_list), "contact-list")
         .path("contacts/new/", edit::contact_create(), "contact-create")
         .path("contacts/export.csv", get(views::contact_export), "contact-export")
+        .path("contacts/import/", edit::contact_import(), "contact-import")
         .path("contacts/<int:pk>/", get(views::contact_detail), "contact-detail")
         .path("contacts/<int:pk>/edit/", edit::contact_update(), "contact-update")
         .path("contacts/<int:pk>/delete/", edit::contact_delete(), "contact-delete")

@@ -2,11 +2,14 @@
 //! notes, each behind its permission (`crm.add_company`, `crm.change_company`, …). They are
 //! Django's generic editing views on the model forms of [`crate::crm::forms`].
 
+use djambda::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, QueryOrder};
+use djambda::db::{TxFuture, atomic};
+use djambda::forms::BoundForm;
 use djambda::prelude::*;
-use djambda::urls::MethodRouter;
+use djambda::urls::{MethodRouter, get};
 use djambda::views::{CreateView, DeleteView, UpdateView};
 
-use crate::crm::forms;
+use crate::crm::forms::{self, ContactImportForm};
 use crate::crm::models::{company, contact, deal, note};
 
 /// New company.
@@ -134,4 +137,63 @@ pub fn note_delete() -> MethodRouter {
         .success_message(|_| "The note was deleted.".to_owned())
         .as_view()
         .permission_required("crm.delete_note")
+}
+
+/// Contacts from a CSV file (a multipart upload): every line checked first, then all of them
+/// written in one transaction, or none and the lines that are wrong.
+pub fn contact_import() -> MethodRouter {
+    get(import_contacts).post(import_contacts).permission_required("crm.add_contact")
+}
+
+async fn import_contacts(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    let companies = company::Entity::find().order_by_asc(company::Column::Name).all(&db).await?;
+    let choices: Vec<(String, String)> = companies.iter().map(|c| (c.id.to_string(), c.name.clone())).collect();
+    let show = |form: BoundForm<ContactImportForm>| render(&req, "crm/contact_import.html", context! { form });
+    if req.method() != djambda::http::Method::POST {
+        let mut form = ContactImportForm::unbound();
+        form.set_choices("company_id", choices);
+        return show(form);
+    }
+    let mut form = ContactImportForm::bind(&req)?;
+    form.set_choices("company_id", choices);
+    let Some((company_id, bytes)) = form.cleaned_data().map(|f| (f.company_id, f.file.read())) else {
+        return show(form);
+    };
+    let (rows, errors) = super::parse_contacts_csv(&bytes?);
+    if !errors.is_empty() || rows.is_empty() {
+        if rows.is_empty() && errors.is_empty() {
+            form.add_error(Some("file"), "The file has no contacts in it.");
+        }
+        for e in errors.iter().take(5) {
+            form.add_error(Some("file"), format!("Line {}: {}.", e.line, e.message));
+        }
+        return show(form);
+    }
+    let count = rows.len();
+    atomic(&db, |txn| -> TxFuture<'_, ()> {
+        Box::pin(async move {
+            for row in rows {
+                contact::ActiveModel {
+                    company_id: ActiveValue::Set(company_id),
+                    first_name: ActiveValue::Set(row.first_name),
+                    last_name: ActiveValue::Set(row.last_name),
+                    title: ActiveValue::Set(String::new()),
+                    email: ActiveValue::Set(row.email),
+                    phone: ActiveValue::Set(String::new()),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await?;
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    let company = companies.iter().find(|c| c.id == company_id);
+    djambda::messages::success(&req, format!("Imported {count} contact(s)."));
+    match company {
+        Some(c) => redirect_to(&req, "crm:company-detail", &[&c.slug]),
+        None => redirect(&req, "crm:contact-list"),
+    }
 }

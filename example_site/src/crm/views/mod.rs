@@ -372,23 +372,32 @@ pub async fn api_contact(req: Request, Path(pk): Path<i32>) -> Result<Response> 
     Response::json(&rows.pop())
 }
 
-/// Checks a CSV of contacts (`first_name,last_name,email` per line, header optional) and says
-/// what an import would create: a dry run, answered as JSON. The body is read as bytes, so a
-/// file in another encoding arrives intact (undecodable bytes are shown as U+FFFD).
-pub async fn api_contact_import(req: Request) -> Result<Response> {
-    #[derive(Serialize)]
-    struct Row {
-        line: usize,
-        first_name: String,
-        last_name: String,
-        email: String,
-    }
-    #[derive(Serialize)]
-    struct RowError {
-        line: usize,
-        message: String,
-    }
-    let text = String::from_utf8_lossy(req.body());
+/// One contact read from a CSV line.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsvContact {
+    /// The line it came from (1-based).
+    pub line: usize,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Email address.
+    pub email: String,
+}
+
+/// A CSV line that is not a contact.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsvError {
+    /// The line (1-based).
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// Reads `first_name,last_name,email` lines (a header line is skipped). Bytes that are not
+/// UTF-8 (a spreadsheet's Latin-1 export) become U+FFFD rather than failing the whole file.
+pub fn parse_contacts_csv(bytes: &[u8]) -> (Vec<CsvContact>, Vec<CsvError>) {
+    let text = String::from_utf8_lossy(bytes);
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -397,24 +406,34 @@ pub async fn api_contact_import(req: Request) -> Result<Response> {
             continue;
         }
         match cells.as_slice() {
-            [first, last, email] if !first.is_empty() && email.contains('@') => rows.push(Row {
-                line: i + 1,
-                first_name: (*first).into(),
-                last_name: (*last).into(),
-                email: (*email).into(),
-            }),
-            _ => errors.push(RowError {
+            [first, last, email] if !first.is_empty() && djambda::forms::is_valid_email(email) => {
+                rows.push(CsvContact {
+                    line: i + 1,
+                    first_name: (*first).into(),
+                    last_name: (*last).into(),
+                    email: (*email).into(),
+                })
+            }
+            _ => errors.push(CsvError {
                 line: i + 1,
                 message: "expected first_name,last_name,email with a valid email".into(),
             }),
         }
     }
+    (rows, errors)
+}
+
+/// Checks a CSV of contacts (`first_name,last_name,email` per line, header optional) and says
+/// what an import would create: a dry run, answered as JSON. The body is read as bytes, so a
+/// file in another encoding arrives intact (undecodable bytes are shown as U+FFFD).
+pub async fn api_contact_import(req: Request) -> Result<Response> {
     #[derive(Serialize)]
     struct Report {
         bytes: usize,
-        rows: Vec<Row>,
-        errors: Vec<RowError>,
+        rows: Vec<CsvContact>,
+        errors: Vec<CsvError>,
     }
+    let (rows, errors) = parse_contacts_csv(req.body());
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     Ok(Response::json(&Report { bytes: req.body().len(), rows, errors })?.with_status(status))
 }
