@@ -115,7 +115,7 @@ struct Store {
 
 /// The messages of one request (in the request's extensions, put there by the middleware).
 #[derive(Clone, Default)]
-struct Messages(Arc<Mutex<Store>>);
+pub(crate) struct Messages(Arc<Mutex<Store>>);
 
 impl Messages {
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
@@ -198,8 +198,9 @@ pub(crate) fn context_value(req: &Request) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn signer(req: &Request) -> Signer {
-    Signer::new(&req.settings().secret_key, "djambda.contrib.messages")
+/// The signer of the messages cookie (made once per site).
+pub(crate) fn signer(secret: &str) -> Signer {
+    Signer::new(secret, "djambda.contrib.messages")
 }
 
 /// Django's `MessageMiddleware` with cookie storage: reads the messages cookie (a tampered or
@@ -213,10 +214,10 @@ impl Middleware for MessageMiddleware {
             let incoming = req.cookie(COOKIE_NAME);
             let had_cookie = incoming.is_some();
             let queue: Vec<Message> = incoming
-                .and_then(|value| signer(&req).unsign_object::<Vec<Message>>(&value, None).ok())
+                .and_then(|value| req.site().message_signer().unsign_object::<Vec<Message>>(&value, None).ok())
                 .unwrap_or_default();
             let messages = Messages(Arc::new(Mutex::new(Store { queue, had_cookie, changed: false })));
-            let signer = signer(&req);
+            let site = req.site().clone();
             let secure = req.settings().sessions.cookie_secure || req.is_secure();
             req.extensions_mut().insert(messages.clone());
             let mut resp = next.run(req).await;
@@ -232,6 +233,7 @@ impl Middleware for MessageMiddleware {
                 }
             } else {
                 let mut kept: &[Message] = &store.queue;
+                let signer = site.message_signer();
                 let mut value = signer.sign_object(kept);
                 // Browsers drop cookies past 4 KB: keep the newest messages that fit.
                 while value.len() > 3800 && kept.len() > 1 {

@@ -182,8 +182,8 @@ fn now_secs() -> u64 {
 /// Letters and digits, the alphabet of keys and tokens (for [`random_string`]).
 pub const ALPHANUMERIC: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
-/// A random string of `len` characters from `alphabet`, from the operating system's random
-/// source (Django's `get_random_string`).
+/// A random string of `len` characters from `alphabet` (Django's `get_random_string`), from
+/// [`fill_random`].
 pub fn random_string(len: usize, alphabet: &[u8]) -> String {
     let n = alphabet.len().clamp(1, 256);
     // The largest multiple of n under 256: bytes above it are redrawn, so every character is
@@ -202,12 +202,12 @@ pub fn random_string(len: usize, alphabet: &[u8]) -> String {
     out
 }
 
-/// Fills `buf` with random bytes from the operating system.
+/// Fills `buf` with random bytes from a cryptographically secure generator (rand's thread-local
+/// ChaCha, seeded and periodically reseeded from the operating system): one system call per
+/// token would cost more than the rest of a request in some sandboxes.
 pub fn fill_random(buf: &mut [u8]) {
-    if let Err(e) = getrandom::fill(buf) {
-        // Without randomness no key or token is safe to hand out; there is nothing to fall back on.
-        panic!("the operating system's random number source failed: {e}");
-    }
+    use rand::RngCore;
+    rand::rng().fill_bytes(buf);
 }
 
 #[cfg(test)]

@@ -12,8 +12,25 @@
 # request (user + system, from /proc/<pid>/stat around each wrk run) is shown too: wrk and the
 # servers share this machine's cores, so CPU per request is the steadier figure.
 #
+# Logged in: the example CRM requires login for every page (anonymous requests are redirected to
+# /accounts/login/), so the script logs in once as the demo user (demo/demo, from `manage
+# loaddata demo`) through the runserver it started, with curl: GET the login page for its CSRF
+# token and cookie, POST the form, keep the cookies (the signed `sessionid` and the `csrftoken`).
+# Sessions are signed cookies, valid in any process with the same SECRET_KEY, so the same Cookie
+# header goes with every wrk request, every invocation of the cold-start runs and, for
+# `inproc`, the test client logs in itself. Before any timing the page must answer 200 and be
+# the dashboard (it must contain "Open pipeline"), and every wrk run must have read about a
+# dashboard's worth of bytes per response, so a redirect is never what gets measured.
+# axum_ref needs no login: it renders the same logged-in layout for the demo user without any
+# authentication (and gets the same Cookie header, which it ignores). So the gap now includes
+# what djambda does per request for a logged-in page: the session cookie's signature check, the
+# user and permission queries, the CSRF token in the log-out form — what a logged-in Django page
+# pays too. The bodies are compared byte for byte with the CSRF token's value blanked out.
+#
 # Cold start: the release `manage` binary as a Lambda function under the Runtime API emulator
-# (the `coldstart` program), beside a bare lambda_http "hello" function measured in the same run:
+# (the `coldstart` program, sending the session cookie with each invocation for the CRM, and
+# checking the first answer is the page), beside a bare lambda_http "hello" function measured in
+# the same run:
 # spawn → first /invocation/next, the first invocation's latency, peak RSS, binary size; medians
 # of 10 runs; then BENCH_WARM (200) more invocations per instance for the warm latency. Aim:
 # manage's cold start ≤ 1.5× the bare function's. With BENCH_SITE=fortunes the baseline is
@@ -29,6 +46,9 @@
 #
 # Only 127.0.0.1 is ever targeted. Every process started here is stopped on exit (trap), and
 # every loop is bounded in count and time.
+#
+# The cost of the middleware every site now runs (sessions, CSRF, authentication, messages) on a
+# page without login is measured by tests/bench/before_after.sh (fortunes, before and after).
 
 set -euo pipefail
 
@@ -38,9 +58,10 @@ cd "$ROOT"
 # BENCH_SITE picks the pair: `crm` (the example CRM's dashboard, `manage` vs `axum_ref`) or
 # `fortunes` (the TechEmpower fortunes test, `fortunes` vs `fortunes_axum`).
 SITE="${BENCH_SITE:-crm}"
+# EXPECT: text the measured page must contain (not in a redirect's or the login page's body).
 case "$SITE" in
-    crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/ ;;
-    fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes ;;
+    crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/; EXPECT="Open pipeline" ;;
+    fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes; EXPECT="Additional fortune added at request time." ;;
     *) echo "BENCH_SITE must be crm or fortunes" >&2; exit 2 ;;
 esac
 PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
@@ -119,6 +140,7 @@ wait_for_url() {
     done
     echo "the server did not start; its output:" >&2
     cat "$out" >&2
+    [[ -f "${out%.out}.err" ]] && cat "${out%.out}.err" >&2
     return 1
 }
 
@@ -147,9 +169,57 @@ DJ_URL="$(wait_for_url "$TMP/djambda.out" "$DJ_PID")"
 AX_URL="$(wait_for_url "$TMP/axum.out" "$AX_PID")"
 echo "djambda runserver: $DJ_URL (pid $DJ_PID)   axum_ref: $AX_URL (pid $AX_PID)"
 
+# --- log in (crm) -------------------------------------------------------------------------------
+# COOKIE: the Cookie header's value every measured request carries (empty for fortunes, which
+# has no login). One login, through the login form as a browser does it.
+COOKIE=""
+if [[ "$SITE" == crm ]]; then
+    say "logging in to djambda as demo/demo (once: the signed session cookie serves every process with this SECRET_KEY)"
+    JAR="$TMP/cookies.txt"
+    LOGIN_URL="$DJ_URL/accounts/login/"
+    CODE="$(curl -sS --max-time 10 -c "$JAR" -o "$TMP/login.html" -w '%{http_code}' "$LOGIN_URL")"
+    TOKEN="$(grep -o 'name="csrfmiddlewaretoken" value="[A-Za-z0-9]*"' "$TMP/login.html" | head -n1 | sed 's/.*value="//; s/"$//' || true)"
+    if [[ "$CODE" != 200 || -z "$TOKEN" ]]; then
+        echo "GET $LOGIN_URL answered $CODE without a CSRF token in its form" >&2
+        head -c 2000 "$TMP/login.html" >&2
+        exit 1
+    fi
+    CODE="$(curl -sS --max-time 30 -b "$JAR" -c "$JAR" -D "$TMP/login.post.headers" -o "$TMP/login.post.html" \
+        -w '%{http_code}' -H "Origin: $DJ_URL" -H "Referer: $LOGIN_URL" \
+        --data-urlencode "csrfmiddlewaretoken=$TOKEN" --data-urlencode username=demo --data-urlencode password=demo \
+        "$LOGIN_URL")"
+    # Every cookie the jar holds (sessionid, and the csrftoken login rotates), as one header value.
+    COOKIE="$(awk -F '\t' 'NF == 7 {printf "%s%s=%s", (n++ ? "; " : ""), $6, $7}' "$JAR")"
+    if [[ "$CODE" != 302 || "$COOKIE" != *sessionid=* ]]; then
+        echo "logging in answered $CODE without a session cookie; its head and body:" >&2
+        tr -d '\r' <"$TMP/login.post.headers" >&2
+        head -c 2000 "$TMP/login.post.html" >&2
+        exit 1
+    fi
+    echo "logged in: HTTP $CODE to $(awk 'tolower($1) == "location:" {print $2}' "$TMP/login.post.headers" | tr -d '\r');" \
+        "cookies sent from now on: $(awk -F '\t' 'NF == 7 {printf "%s ", $6}' "$JAR")"
+fi
+CURL_COOKIE=()
+WRK_COOKIE=()
+if [[ -n "$COOKIE" ]]; then
+    CURL_COOKIE=(-H "Cookie: $COOKIE")
+    WRK_COOKIE=(-H "Cookie: $COOKIE")
+fi
+
 # --- same page? ---------------------------------------------------------------------------------
-say "checking both servers return the same page for GET $PAGE"
-fetch() { curl -sS --max-time 10 -D "$2.headers" -o "$2" -w '%{http_code}' "$1"; }
+say "checking both servers return the same page for GET $PAGE${COOKIE:+ (with the session cookie)}"
+fetch() { curl -sS --max-time 10 "${CURL_COOKIE[@]}" -D "$2.headers" -o "$2" -w '%{http_code}' "$1"; }
+# The CSRF token's value, different in every djambda response, blanked out.
+normalise() { sed -E 's/(name="csrfmiddlewaretoken" value=")[A-Za-z0-9]*"/\1…"/g' "$1"; }
+# Checks $2 (a fetched body) is the measured page: its status $1 is 200 and it contains $EXPECT.
+is_the_page() {
+    if [[ "$1" != 200 ]] || ! grep -qF "$EXPECT" "$2"; then
+        echo "GET $PAGE is not the page to measure (HTTP $1, \"$EXPECT\" $(grep -qF "$EXPECT" "$2" && echo found || echo missing)); head and body:" >&2
+        tr -d '\r' <"$2.headers" >&2
+        head -c 2000 "$2" >&2
+        return 1
+    fi
+}
 DJ_CODE="$(fetch "$DJ_URL$PAGE" "$TMP/djambda.html")"
 AX_CODE="$(fetch "$AX_URL$PAGE" "$TMP/axum.html")"
 DJ_LEN="$(wc -c <"$TMP/djambda.html")"
@@ -157,22 +227,46 @@ AX_LEN="$(wc -c <"$TMP/axum.html")"
 echo "djambda: HTTP $DJ_CODE, $DJ_LEN body bytes; axum_ref: HTTP $AX_CODE, $AX_LEN body bytes"
 if [[ "$DJ_CODE" != 200 || "$AX_CODE" != 200 ]]; then
     echo "both servers must answer 200" >&2
+    tr -d '\r' <"$TMP/djambda.html.headers" >&2
     exit 1
 fi
-if cmp -s "$TMP/djambda.html" "$TMP/axum.html"; then
-    echo "bodies are byte-identical"
+if [[ "$PAGE" == "$DEFAULT_PAGE" ]]; then
+    is_the_page "$DJ_CODE" "$TMP/djambda.html"
+    is_the_page "$AX_CODE" "$TMP/axum.html"
+    echo "both are the page (\"$EXPECT\" is in both)"
+fi
+if cmp -s <(normalise "$TMP/djambda.html") <(normalise "$TMP/axum.html"); then
+    if cmp -s "$TMP/djambda.html" "$TMP/axum.html"; then
+        echo "bodies are byte-identical"
+    else
+        echo "bodies are byte-identical but for the CSRF token's value"
+    fi
 else
     echo "the bodies differ; the comparison would be meaningless:" >&2
-    diff "$TMP/djambda.html" "$TMP/axum.html" | head -n 40 >&2
+    diff <(normalise "$TMP/djambda.html") <(normalise "$TMP/axum.html") | head -n 40 >&2
     exit 1
 fi
 echo "response heads (Date differs, so heads are shown rather than compared):"
 sed 's/^/  djambda | /' "$TMP/djambda.html.headers" | tr -d '\r'
 sed 's/^/  axum    | /' "$TMP/axum.html.headers" | tr -d '\r'
+if grep -qi '^set-cookie:' "$TMP/djambda.html.headers"; then
+    echo "note: djambda sets a cookie on this page even with the session cookie sent (a cost in every measured response)"
+fi
 
 # --- load ---------------------------------------------------------------------------------------
 WRK=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d$DURATION" --latency)
 WRK_TIMEOUT=$((${DURATION%s} + 60))
+# Least bytes (head + body) a response must average under load: 90% of the page's body. A 302
+# to the login page is a few hundred bytes, and wrk counts 3xx as success.
+MIN_BYTES="$(awk -v n="$DJ_LEN" 'BEGIN {printf "%d", n * 0.9}')"
+
+# wrk's "12.34MB read" → bytes.
+to_bytes() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+        if (u == "KB") n *= 1024; else if (u == "MB") n *= 1048576; else if (u == "GB") n *= 1073741824; else if (u == "TB") n *= 1099511627776
+        printf "%.0f", n }'
+}
 
 # Converts wrk's latency (850.00us, 1.23ms, 1.02s, 2.00m) to milliseconds.
 to_ms() {
@@ -192,16 +286,22 @@ load() {
     local label="$1" url="$2" pid="$3" out="$TMP/$1.wrk"
     local before after
     before="$(cpu_ticks "$pid")"
-    timeout "$WRK_TIMEOUT" "${WRK[@]}" "$url" >"$out"
+    timeout "$WRK_TIMEOUT" "${WRK[@]}" "${WRK_COOKIE[@]}" "$url" >"$out"
     after="$(cpu_ticks "$pid")"
     if grep -q 'Non-2xx or 3xx' "$out"; then
         echo "$label answered errors under load:" >&2
         cat "$out" >&2
         exit 1
     fi
-    local rps p50 p99 errors requests cpu
+    local rps p50 p99 errors requests cpu read_bytes
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
     requests="$(awk '/requests in/ {print $1}' "$out")"
+    read_bytes="$(to_bytes "$(awk '/requests in/ {print $5}' "$out")")"
+    if ((requests == 0 || read_bytes / requests < MIN_BYTES)); then
+        echo "$label: $requests responses averaging $((requests ? read_bytes / requests : 0)) bytes, less than the page's $DJ_LEN body bytes: not the page (a redirect?)" >&2
+        cat "$out" >&2
+        exit 1
+    fi
     cpu="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"
@@ -212,10 +312,10 @@ load() {
 }
 
 say "warming up both servers (wrk ${WRK[*]:1:2} -d3s, not counted)"
-timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "$DJ_URL$PAGE" >/dev/null
-timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "$AX_URL$PAGE" >/dev/null
+timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "${WRK_COOKIE[@]}" "$DJ_URL$PAGE" >/dev/null
+timeout 60 wrk "-t$THREADS" "-c$CONNECTIONS" -d3s "${WRK_COOKIE[@]}" "$AX_URL$PAGE" >/dev/null
 
-say "load: ${WRK[*]} GET $PAGE, $ROUNDS round(s), servers alternating"
+say "load: ${WRK[*]}${COOKIE:+ -H 'Cookie: …'} GET $PAGE, $ROUNDS round(s), servers alternating"
 for round in $(seq "$ROUNDS"); do
     echo " round $round"
     if ((round % 2)); then
@@ -226,6 +326,10 @@ for round in $(seq "$ROUNDS"); do
         load djambda "$DJ_URL$PAGE" "$DJ_PID"
     fi
 done
+
+# Still the page after the load (the session still valid).
+DJ_CODE="$(fetch "$DJ_URL$PAGE" "$TMP/djambda.after.html")"
+[[ "$PAGE" != "$DEFAULT_PAGE" ]] || is_the_page "$DJ_CODE" "$TMP/djambda.after.html"
 
 # Median of column $2 of file $1.
 median() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m}'; }
@@ -261,9 +365,17 @@ if [[ "$SITE" == fortunes && "${BENCH_DJANGO:-1}" != 0 ]]; then
     WITH_DJANGO=1
 fi
 COLD_TARGETS+=("$COLD_BASE=$REL/$COLD_BASE")
-say "cold start and warm invocations: $DJ_BIN (DEBUG=false, ALLOWED_HOSTS='*'), lambda_hello and $COLD_BASE under the Runtime API emulator"
+# The first invocation of djambda's site (and of the hand-written fortunes) must be the page;
+# for the CRM every invocation carries the session cookie (the same SECRET_KEY signs it).
+COLD_CHECKS=()
+if [[ "$PAGE" == "$DEFAULT_PAGE" ]]; then
+    COLD_CHECKS+=(--expect "manage=$EXPECT")
+    [[ "$COLD_BASE" != lambda_hello ]] && COLD_CHECKS+=(--expect "$COLD_BASE=$EXPECT")
+fi
+[[ -n "$COOKIE" ]] && COLD_CHECKS+=(--cookie "$COOKIE")
+say "cold start and warm invocations: $DJ_BIN (DEBUG=false, ALLOWED_HOSTS='*'${COOKIE:+, logged in}), lambda_hello and $COLD_BASE under the Runtime API emulator"
 # Each function gets a pool of one connection, as on Lambda.
-timeout 900 "$REL/coldstart" --runs "$COLD_RUNS" --warm "$WARM_INVOCATIONS" --path "$PAGE" \
+timeout 900 "$REL/coldstart" --runs "$COLD_RUNS" --warm "$WARM_INVOCATIONS" --path "$PAGE" "${COLD_CHECKS[@]}" \
     --env DEBUG=false --env SECRET_KEY="$SECRET_KEY_VALUE" --env 'ALLOWED_HOSTS=*' --env "DATABASE_URL=$DATABASE_URL" \
     --env DATABASE_POOL_SIZE=1 --env "DJANGO_PYTHON=$DJANGO_VENV/bin/python" "${COLD_TARGETS[@]}" | tee "$TMP/cold.out"
 
@@ -288,7 +400,7 @@ size_of() { stat -c %s "$REL/$1"; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
 
 # --- report -------------------------------------------------------------------------------------
-say "results (GET $PAGE)"
+say "results (GET $PAGE${COOKIE:+, logged in as demo: djambda checks the session and loads the user per request; axum_ref renders the same page without auth})"
 printf 'warm, %s, median of %s rounds:\n' "${WRK[*]}" "$ROUNDS"
 printf '  %-26s %12s %10s %10s %12s %12s\n' server req/s "p50 ms" "p99 ms" "CPU µs/req" "peak RSS"
 printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "djambda $DJ_BIN runserver" "$DJ_RPS" "$DJ_P50" "$DJ_P99" "$DJ_CPU" "$DJ_RSS"

@@ -88,6 +88,10 @@ async fn secret(req: Request) -> Result<Response> {
 }
 
 fn site(env: &[(&str, &str)]) -> Site {
+    site_with_templates(env, djambda::assets!("../tests/e2e/fixtures/forms"))
+}
+
+fn site_with_templates(env: &[(&str, &str)], templates: djambda::assets::AssetDir) -> Site {
     static SITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let db = crate::fresh_demo_db(&format!("forms-{n}"));
@@ -104,7 +108,7 @@ fn site(env: &[(&str, &str)]) -> Site {
                 .path("secret/", login_required(secret), "secret")
                 .path("vault/", permission_required("crm.delete_company", secret), "vault"),
         )
-        .templates(djambda::assets!("../tests/e2e/fixtures/forms"))
+        .templates(templates)
         .build()
         .expect("the forms test site")
 }
@@ -174,6 +178,19 @@ async fn fields_render_as_labelled_inputs_of_the_right_type() {
     ] {
         assert!(html.contains(needle), "missing {needle:?} in:\n{html}");
     }
+}
+
+#[tokio::test]
+async fn a_site_restyles_every_field_by_overriding_the_field_template() {
+    let mut c = Client::new(site_with_templates(&[], djambda::assets!("../tests/e2e/fixtures/forms_override")));
+    let html = c.get("/signup/").await.text();
+    assert!(
+        html.contains("<p class=\"my-field\" data-name=\"handle\">Handle: <input name=\"handle\" value=\"\"></p>"),
+        "{html}"
+    );
+    assert!(!html.contains("class=\"field"), "the framework's field template is not used: {html}");
+    let html = c.post_form("/signup/", &[("handle", "x")]).await.text();
+    assert!(html.contains("<em>Ensure this value has at least 3 characters (it has 1).</em>"), "{html}");
 }
 
 #[tokio::test]

@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn valid_forecast_weights_the_amount() {
-        let mut form = ForecastForm::bind_data(FormData::from_pairs([("amount", "12,500.50"), ("probability", "40")]));
+        let form = ForecastForm::bind_data(FormData::from_pairs([("amount", "12,500.50"), ("probability", "40")]));
         assert!(form.is_valid(), "{}", form.errors());
         let f = form.cleaned_data().unwrap();
         assert_eq!(f.weighted().to_string(), "5000.20");

@@ -33,7 +33,7 @@ mod permissions;
 mod throttle;
 mod views;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
@@ -43,7 +43,7 @@ pub use decorators::{
     LoginRequiredMiddleware, login_not_required, login_required, permission_required, redirect_to_login,
 };
 use models::user;
-pub(crate) use permissions::sync_if_installed;
+pub(crate) use permissions::{PermTable, sync_if_installed};
 pub use permissions::{model_permissions, sync_permissions};
 pub use views::{AuthenticationForm, login_view, logout_view, url_has_allowed_host_and_scheme, urls};
 
@@ -129,7 +129,8 @@ impl User {
         if full.is_empty() { self.username.clone() } else { full }
     }
 
-    /// The permissions given to the user directly or through groups (`app.codename`).
+    /// The permissions given to the user directly or through groups (`app.codename`); a
+    /// superuser has every permission whatever this lists.
     pub fn permissions(&self) -> impl Iterator<Item = &str> {
         self.permissions.iter().map(String::as_str)
     }
@@ -181,12 +182,21 @@ async fn load_user(req: &Request, id: i32, password_digest: Option<String>) -> R
         req.session().flush();
         return Ok(None);
     }
-    let permissions = permissions::user_permissions(&db, model.id).await?;
+    let permissions = permissions_of(&db, &model).await?;
     Ok(Some(Arc::new(User::from_model(&model, permissions))))
 }
 
+/// The permissions given to `user`; none are read for a superuser, who has them all.
+async fn permissions_of<C: ConnectionTrait>(db: &C, user: &user::Model) -> Result<BTreeSet<String>> {
+    if user.is_superuser {
+        return Ok(BTreeSet::new());
+    }
+    Ok(permissions::user_permissions(db, user.id).await?)
+}
+
 /// Django's `AuthenticationMiddleware`: finds the user the session names (one query for the
-/// user, one for their permissions; none for anonymous visitors).
+/// user, and one for the permissions of a user who is not a superuser; none for anonymous
+/// visitors).
 pub struct AuthenticationMiddleware;
 
 impl Middleware for AuthenticationMiddleware {
@@ -241,7 +251,7 @@ pub async fn login(req: &Request, user: &user::Model) -> Result<()> {
     active.last_login = ActiveValue::Set(Some(chrono::Utc::now()));
     let updated = active.update(&db).await?;
     if let Some(current) = req.extensions().get::<CurrentUser>() {
-        let permissions = permissions::user_permissions(&db, updated.id).await?;
+        let permissions = permissions_of(&db, &updated).await?;
         current.set(Some(Arc::new(User::from_model(&updated, permissions))));
     }
     Ok(())
@@ -268,12 +278,6 @@ pub async fn set_password<C: ConnectionTrait>(db: &C, user: &user::Model, passwo
 /// so a template may test any of them, logged in or not.
 pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
     #[derive(Serialize)]
-    struct Anonymous {
-        is_authenticated: bool,
-        is_anonymous: bool,
-        username: &'static str,
-    }
-    #[derive(Serialize)]
     struct Shown<'a> {
         #[serde(flatten)]
         user: &'a User,
@@ -281,26 +285,29 @@ pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
         is_anonymous: bool,
         full_name: String,
     }
-    let user = req.user();
-    let mut perms: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
-    for (app, codename, _) in model_permissions(req.site()) {
-        let granted = user.as_ref().is_some_and(|u| u.has_perm(&format!("{app}.{codename}")));
-        perms.entry(app).or_default().insert(codename, granted);
-    }
-    match user {
+    let table = req.site().perm_table();
+    match req.user() {
         Some(user) => {
-            // Permissions that belong to no registered model (made by hand) count too.
-            for perm in user.permissions().filter(|_| user.is_active) {
-                if let Some((app, codename)) = perm.split_once('.') {
-                    perms.entry(app.to_owned()).or_default().insert(codename.to_owned(), true);
-                }
-            }
+            let perms = if user.is_superuser && user.is_active {
+                table.all()
+            } else {
+                let active = user.is_active;
+                table.value(|perm| user.has_perm(perm), user.permissions().filter(|_| active))
+            };
             ctx.insert(
                 "user",
                 &Shown { user: &user, is_authenticated: true, is_anonymous: false, full_name: user.full_name() },
             );
+            ctx.insert_value("perms", perms);
         }
-        None => ctx.insert("user", &Anonymous { is_authenticated: false, is_anonymous: true, username: "" }),
+        None => {
+            static ANONYMOUS: std::sync::LazyLock<tera::Value> = std::sync::LazyLock::new(|| {
+                tera::Value::from_serializable(&serde_json::json!({
+                    "is_authenticated": false, "is_anonymous": true, "username": ""
+                }))
+            });
+            ctx.insert_value("user", ANONYMOUS.clone());
+            ctx.insert_value("perms", table.none());
+        }
     }
-    ctx.insert("perms", &perms);
 }

@@ -1,7 +1,7 @@
 //! Per-model permissions: which exist (add, change, delete and view for every registered
 //! model), creating their rows, and reading a user's.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, Query};
 use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
@@ -12,14 +12,76 @@ use crate::site::Site;
 /// Every permission the site's registered models have: `(app_label, codename, name)`, as
 /// Django's default permissions (`crm`, `add_company`, `Can add company`).
 pub fn model_permissions(site: &Site) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for model in site.models() {
-        let Some((app, name)) = model.label().split_once('.') else { continue };
-        for action in ["add", "change", "delete", "view"] {
-            out.push((app.to_owned(), format!("{action}_{name}"), format!("Can {action} {}", name.replace('_', " "))));
+    site.perm_table().entries.iter().map(|e| (e.app.clone(), e.codename.clone(), e.name.clone())).collect()
+}
+
+/// One model permission.
+pub(crate) struct PermEntry {
+    pub(crate) app: String,
+    pub(crate) codename: String,
+    /// `Can add company`.
+    pub(crate) name: String,
+    /// `crm.add_company`.
+    pub(crate) full: String,
+}
+
+/// The site's model permissions, worked out once when the site is assembled, with the `perms`
+/// template values that do not depend on the user (none granted, all granted) ready to share.
+pub(crate) struct PermTable {
+    pub(crate) entries: Vec<PermEntry>,
+    none: tera::Value,
+    all: tera::Value,
+}
+
+impl PermTable {
+    pub(crate) fn new(models: &[std::sync::Arc<dyn crate::db::FixtureModel>]) -> Self {
+        let mut entries = Vec::new();
+        for model in models {
+            let Some((app, name)) = model.label().split_once('.') else { continue };
+            for action in ["add", "change", "delete", "view"] {
+                let codename = format!("{action}_{name}");
+                entries.push(PermEntry {
+                    full: format!("{app}.{codename}"),
+                    app: app.to_owned(),
+                    codename,
+                    name: format!("Can {action} {}", name.replace('_', " ")),
+                });
+            }
         }
+        let mut table = PermTable { entries, none: tera::Value::none(), all: tera::Value::none() };
+        table.none = table.value(|_| false, std::iter::empty());
+        table.all = table.value(|_| true, std::iter::empty());
+        table
     }
-    out
+
+    /// `{app: {codename: granted}}` for every model permission, and `extra` permissions
+    /// (`app.codename`, made by hand for no model) as granted.
+    pub(crate) fn value<'a>(
+        &'a self,
+        granted: impl Fn(&str) -> bool,
+        extra: impl Iterator<Item = &'a str>,
+    ) -> tera::Value {
+        let mut map: BTreeMap<&str, BTreeMap<&str, bool>> = BTreeMap::new();
+        for e in &self.entries {
+            map.entry(&e.app).or_default().insert(&e.codename, granted(&e.full));
+        }
+        for perm in extra {
+            if let Some((app, codename)) = perm.split_once('.') {
+                map.entry(app).or_default().insert(codename, true);
+            }
+        }
+        tera::Value::from_serializable(&map)
+    }
+
+    /// The value for an anonymous visitor (nothing granted), shared.
+    pub(crate) fn none(&self) -> tera::Value {
+        self.none.clone()
+    }
+
+    /// The value for an active superuser (everything granted), shared.
+    pub(crate) fn all(&self) -> tera::Value {
+        self.all.clone()
+    }
 }
 
 /// Creates the permission rows that are missing (what `manage migrate` does after migrating,

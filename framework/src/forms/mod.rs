@@ -510,7 +510,7 @@ impl Request {
                 ),
             ));
         }
-        self.parsed_form().as_ref().map_err(|why| Error::new(ErrorKind::BadRequest, why.clone()))
+        self.parsed_form().as_ref().map_err(|(kind, why)| Error::new(kind.clone(), why.clone()))
     }
 
     /// The files uploaded with a multipart body.

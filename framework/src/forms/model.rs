@@ -3,16 +3,21 @@
 //! optional; a foreign key is a select of the related rows; an enum is a select of its values.
 //! Unique values already taken and database refusals come back as form errors, not 500s.
 //!
-//! ```ignore
-//! let form = ModelForm::<company::Entity>::new([company::Column::Name, company::Column::Slug, company::Column::Website])
-//!     .url(company::Column::Website);
-//! let mut bound = form.bind(&req, None).await?;
-//! if bound.is_valid() {
-//!     if let Some(company) = bound.save(&req.db().await?).await? {
-//!         return redirect_to(&req, "crm:company-detail", &[&company.slug]);
+//! ```
+//! use djambda::auth::models::group;
+//! use djambda::forms::ModelForm;
+//! use djambda::prelude::*;
+//!
+//! async fn new_group(req: Request) -> Result<Response> {
+//!     let form = ModelForm::<group::Entity>::new([group::Column::Name]);
+//!     let mut bound = form.bind(&req, None).await?;
+//!     if bound.is_valid() && let Some(group) = bound.save(&req.db().await?).await? {
+//!         return Ok(Response::text(format!("made {}", group.name)));
 //!     }
+//!     // Invalid, or the name is taken: the form again, with its errors.
+//!     render(&req, "group_form.html", context! { form: bound })
 //! }
-//! render(&req, "crm/company_form.html", context! { form: bound })
+//! # let _ = UrlConf::new().path("groups/new/", new_group, "group-create");
 //! ```
 
 use std::sync::Arc;
@@ -130,12 +135,6 @@ fn model_name<E: EntityTrait>(site: &crate::Site) -> String {
         .and_then(|m| m.label().split_once('.').map(|(_, model)| model.to_owned()))
         .unwrap_or_else(|| table.to_owned());
     name.replace('_', " ")
-}
-
-/// `permission` → `Permission`.
-fn capitalized(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 impl<E> ModelForm<E>
@@ -727,8 +726,10 @@ where
             }
         }
         for (name, label) in taken {
-            self.errors
-                .add(Some(&name), format!("{} with this {label} already exists.", capitalized(&self.model_name)));
+            self.errors.add(
+                Some(&name),
+                format!("{} with this {label} already exists.", FieldSpec::label_for(&self.model_name)),
+            );
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 
 use super::FormData;
+use crate::error::ErrorKind;
 use crate::http::{QueryDict, Request};
 use crate::signing::{ALPHANUMERIC, random_string};
 
@@ -108,35 +109,38 @@ fn base_name(name: &str) -> String {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "upload".into() } else { cleaned }
 }
 
-/// The request body as form data (what `Request::form_data` caches).
-pub(crate) fn parse_body(req: &Request) -> Result<FormData, String> {
+/// The request body as form data (what `Request::form_data` caches): a malformed body is the
+/// client's error (400), an upload that cannot be written the server's (500).
+pub(crate) fn parse_body(req: &Request) -> Result<FormData, (ErrorKind, String)> {
     match req.content_type().as_deref() {
         Some("application/x-www-form-urlencoded") => {
             Ok(FormData { fields: QueryDict::from_bytes(req.body()), files: Vec::new() })
         }
         Some("multipart/form-data") => {
             let header = req.header(http::header::CONTENT_TYPE).unwrap_or("");
-            let boundary = multer::parse_boundary(header)
-                .map_err(|e| format!("the multipart body's Content-Type has no usable boundary: {e}"))?;
+            let boundary = multer::parse_boundary(header).map_err(|e| {
+                (ErrorKind::BadRequest, format!("the multipart body's Content-Type has no usable boundary: {e}"))
+            })?;
             parse_multipart(req.body().clone(), boundary, &req.settings().upload_dir())
         }
         _ => Ok(FormData::default()),
     }
 }
 
-fn parse_multipart(body: Bytes, boundary: String, dir: &Path) -> Result<FormData, String> {
+fn parse_multipart(body: Bytes, boundary: String, dir: &Path) -> Result<FormData, (ErrorKind, String)> {
     let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut data = FormData::default();
     // The whole body is already in memory, so every step completes at once: no runtime is
     // needed to drive the parser, and a step that would wait means the body is cut short.
-    let cut_short = || "the multipart body ended early".to_owned();
+    let cut_short = || (ErrorKind::BadRequest, "the multipart body ended early".to_owned());
+    let malformed = |e: String| (ErrorKind::BadRequest, e);
     loop {
         let next = multipart.next_field().now_or_never().ok_or_else(cut_short)?;
         let field = match next {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return Err(format!("the multipart body is malformed: {e}")),
+            Err(e) => return Err(malformed(format!("the multipart body is malformed: {e}"))),
         };
         let name = field.name().unwrap_or("").to_owned();
         let file_name = field.file_name().map(str::to_owned);
@@ -144,14 +148,17 @@ fn parse_multipart(body: Bytes, boundary: String, dir: &Path) -> Result<FormData
             field.content_type().map(|m| m.to_string()).unwrap_or_else(|| "application/octet-stream".into());
         let bytes = match field.bytes().now_or_never().ok_or_else(cut_short)? {
             Ok(b) => b,
-            Err(e) => return Err(format!("the multipart field {name:?} is malformed: {e}")),
+            Err(e) => return Err(malformed(format!("the multipart field {name:?} is malformed: {e}"))),
         };
         match file_name {
             // A file input left empty still sends a part, with no name and no bytes.
             Some(f) if f.is_empty() && bytes.is_empty() => {}
             Some(f) => {
-                let upload = UploadedFile::from_bytes(dir, &f, &content_type, &bytes)
-                    .map_err(|e| format!("could not write the upload {f:?} under {}: {e}", dir.display()))?;
+                let upload = UploadedFile::from_bytes(dir, &f, &content_type, &bytes).map_err(|e| {
+                    let why =
+                        format!("could not write the upload {f:?} under {} (FILE_UPLOAD_TEMP_DIR): {e}", dir.display());
+                    (ErrorKind::Internal, why)
+                })?;
                 data.files.push((name, upload));
             }
             None => data.fields.append(name, String::from_utf8_lossy(&bytes).into_owned()),

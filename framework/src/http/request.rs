@@ -25,7 +25,7 @@ pub struct Request {
     params: Vec<(String, String)>,
     route_name: Option<String>,
     query: OnceLock<QueryDict>,
-    form: OnceLock<std::result::Result<crate::forms::FormData, String>>,
+    form: OnceLock<std::result::Result<crate::forms::FormData, (ErrorKind, String)>>,
 }
 
 impl Request {
@@ -146,7 +146,7 @@ impl Request {
     }
 
     /// The body parsed as form data once, on first use.
-    pub(crate) fn parsed_form(&self) -> &std::result::Result<crate::forms::FormData, String> {
+    pub(crate) fn parsed_form(&self) -> &std::result::Result<crate::forms::FormData, (ErrorKind, String)> {
         self.form.get_or_init(|| crate::forms::parse_body(self))
     }
 

@@ -410,10 +410,14 @@ impl SiteBuilder {
         }
         let database = Arc::new(Database::from_settings(&settings, &self.base_dir));
         let session_store = crate::sessions::store_for(&settings, &database).map_err(ConfigError::Sessions)?;
+        let perm_table = crate::auth::PermTable::new(&self.models);
+        let message_signer = crate::messages::signer(&settings.secret_key);
         Ok(Site {
             inner: Arc::new(SiteInner {
                 database,
                 session_store,
+                perm_table,
+                message_signer,
                 migrations: self.migrations,
                 migration_dirs: self.migration_dirs,
                 models: self.models,
@@ -442,6 +446,8 @@ struct FrameworkStatic;
 pub(super) struct SiteInner {
     pub(super) database: Arc<Database>,
     pub(super) session_store: Arc<dyn crate::sessions::SessionStore>,
+    pub(super) perm_table: crate::auth::PermTable,
+    pub(super) message_signer: crate::signing::Signer,
     pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
     pub(super) migration_dirs: Vec<(String, std::path::PathBuf)>,
     pub(super) events: crate::lambda::EventHandlers,

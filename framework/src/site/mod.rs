@@ -6,6 +6,7 @@ mod snapshot;
 
 pub use builder::{App, ConfigError, SiteBuilder};
 pub(crate) use snapshot::ErrorSnapshot;
+use snapshot::PageState;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -67,11 +68,17 @@ impl Site {
         };
         // With DEBUG on the error page names the route whose view failed.
         let routed_snapshot = self.settings().debug.then(|| ErrorSnapshot::of(&req));
+        // The error page of a view (a 403, a 404) is a page of the site like any other: it shows
+        // who is logged in, and the messages.
+        let state = PageState::of(&req);
         let result = match AssertUnwindSafe(resolved(req)).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => Err(panic_error(panic)),
         };
-        result.unwrap_or_else(|err| self.error_response(routed_snapshot.as_ref().unwrap_or(snapshot), &err))
+        result.unwrap_or_else(|err| {
+            let taken = routed_snapshot.as_ref().unwrap_or(snapshot);
+            self.error_response(&taken.with_state(state), &err)
+        })
     }
 
     /// Finds what answers `req`: a static file, an APPEND_SLASH redirect, or a route's view
@@ -141,6 +148,16 @@ impl Site {
     /// Where sessions are kept (SESSION_ENGINE).
     pub fn session_store(&self) -> &Arc<dyn crate::sessions::SessionStore> {
         &self.inner.session_store
+    }
+
+    /// The registered models' permissions, and the `perms` values shared by requests.
+    pub(crate) fn perm_table(&self) -> &crate::auth::PermTable {
+        &self.inner.perm_table
+    }
+
+    /// The signer of the messages cookie.
+    pub(crate) fn message_signer(&self) -> &crate::signing::Signer {
+        &self.inner.message_signer
     }
 
     /// The models fixtures can hold, in registration order.

@@ -2,15 +2,21 @@
 //! [`ModelForm`]: show the form, save a valid one with a success message and redirect, or show
 //! it again with its errors; a delete asks for confirmation first.
 //!
-//! ```ignore
-//! let form = ModelForm::<company::Entity>::new([company::Column::Name, company::Column::Slug]);
-//! UrlConf::app("crm")
-//!     .path("companies/new/", CreateView::new("crm", form.clone()).success_url("crm:company-list").as_view()
-//!         .permission_required("crm.add_company"), "company-create")
-//!     .path("companies/<int:pk>/edit/", UpdateView::new("crm", form).success_url("crm:company-list").as_view()
-//!         .permission_required("crm.change_company"), "company-update")
-//!     .path("companies/<int:pk>/delete/", DeleteView::<company::Entity>::new("crm").success_url("crm:company-list")
-//!         .as_view().permission_required("crm.delete_company"), "company-delete")
+//! ```
+//! use djambda::auth::models::group;
+//! use djambda::forms::ModelForm;
+//! use djambda::prelude::*;
+//! use djambda::views::{CreateView, DeleteView, UpdateView};
+//!
+//! let form = ModelForm::<group::Entity>::new([group::Column::Name]);
+//! let urls = UrlConf::app("people")
+//!     .path("groups/new/", CreateView::new("people", form.clone()).success_url("people:groups").as_view()
+//!         .permission_required("auth.add_group"), "group-create")
+//!     .path("groups/<int:pk>/", UpdateView::new("people", form).success_url("people:groups").as_view()
+//!         .permission_required("auth.change_group"), "group-update")
+//!     .path("groups/<int:pk>/delete/", DeleteView::<group::Entity>::new("people").success_url("people:groups")
+//!         .as_view().permission_required("auth.delete_group"), "group-delete");
+//! # let _ = urls;
 //! ```
 
 use std::sync::Arc;
@@ -88,6 +94,22 @@ impl<E: EntityTrait> Common<E> {
         }
         ctx
     }
+}
+
+/// The routes of an editing view: GET to its `get`, POST to its `post`, sharing one view.
+macro_rules! get_and_post {
+    ($view:expr) => {{
+        let view = Arc::new($view);
+        let post_view = view.clone();
+        get(move |req: Request| {
+            let view = view.clone();
+            async move { view.get(req).await }
+        })
+        .post(move |req: Request| {
+            let view = post_view.clone();
+            async move { view.post(req).await }
+        })
+    }};
 }
 
 macro_rules! common_setters {
@@ -205,16 +227,7 @@ where
 
     /// The view for a URL conf: GET and POST.
     pub fn as_view(self) -> MethodRouter {
-        let view = Arc::new(self);
-        let post_view = view.clone();
-        get(move |req: Request| {
-            let view = view.clone();
-            async move { view.get(req).await }
-        })
-        .post(move |req: Request| {
-            let view = post_view.clone();
-            async move { view.post(req).await }
-        })
+        get_and_post!(self)
     }
 
     /// The empty form; values in the query string fill the fields of the same name, as in
@@ -275,16 +288,7 @@ where
 
     /// The view for a URL conf: GET and POST.
     pub fn as_view(self) -> MethodRouter {
-        let view = Arc::new(self);
-        let post_view = view.clone();
-        get(move |req: Request| {
-            let view = view.clone();
-            async move { view.get(req).await }
-        })
-        .post(move |req: Request| {
-            let view = post_view.clone();
-            async move { view.post(req).await }
-        })
+        get_and_post!(self)
     }
 
     async fn get(&self, req: Request) -> Result<Response> {
@@ -338,16 +342,7 @@ where
 
     /// The view for a URL conf: GET (the confirmation) and POST (the delete).
     pub fn as_view(self) -> MethodRouter {
-        let view = Arc::new(self);
-        let post_view = view.clone();
-        get(move |req: Request| {
-            let view = view.clone();
-            async move { view.get(req).await }
-        })
-        .post(move |req: Request| {
-            let view = post_view.clone();
-            async move { view.post(req).await }
-        })
+        get_and_post!(self)
     }
 
     async fn get(&self, req: Request) -> Result<Response> {

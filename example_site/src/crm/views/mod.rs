@@ -245,12 +245,13 @@ pub async fn contact_detail(req: Request, Path(pk): Path<i32>) -> Result<Respons
     let db = req.db().await?;
     let contact = get_object_or_404(contact::Entity::find_by_id(pk), &db).await?;
     let company = contact.find_related(company::Entity).one(&db).await?;
-    let notes = note::Entity::find()
-        .filter(note::Column::ContactId.eq(pk))
-        .order_by_desc(note::Column::CreatedAt)
-        .all(&db)
-        .await?;
+    let notes = notes_about(&db, note::Column::ContactId, pk).await?;
     render(&req, "crm/contact_detail.html", context! { contact, company, notes })
+}
+
+/// The notes whose `about` column (contact or deal) is `id`, newest first.
+async fn notes_about(db: &DatabaseConnection, about: note::Column, id: i32) -> Result<Vec<note::Model>> {
+    Ok(note::Entity::find().filter(about.eq(id)).order_by_desc(note::Column::CreatedAt).all(db).await?)
 }
 
 /// One deal, with its company and notes.
@@ -258,11 +259,7 @@ pub async fn deal_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> 
     let db = req.db().await?;
     let deal = get_object_or_404(deal::Entity::find_by_id(pk), &db).await?;
     let company = deal.find_related(company::Entity).one(&db).await?;
-    let notes = note::Entity::find()
-        .filter(note::Column::DealId.eq(pk))
-        .order_by_desc(note::Column::CreatedAt)
-        .all(&db)
-        .await?;
+    let notes = notes_about(&db, note::Column::DealId, pk).await?;
     let row = deal_row(&deal, company.as_ref());
     render(&req, "crm/deal_detail.html", context! { deal: row, notes })
 }

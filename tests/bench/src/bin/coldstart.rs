@@ -11,8 +11,15 @@
 //!   over every run's), Lambda's warm path.
 //!
 //! ```text
-//! coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--env KEY=VALUE]... NAME=BINARY...
+//! coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--cookie 'a=1; b=2']
+//!           [--expect NAME=TEXT]... [--env KEY=VALUE]... NAME=BINARY...
 //! ```
+//!
+//! `--cookie` sends a `Cookie` header's value with every invocation, as API Gateway delivers it
+//! (the payload's `cookies` list, one entry per cookie): a session cookie obtained by logging in
+//! once measures a logged-in page. Every invocation must answer 200, and with `--expect
+//! NAME=TEXT` the first invocation of target NAME must have TEXT in its body (checked after the
+//! timing), so a redirect to the login page or an error page is never what gets measured.
 //!
 //! Runs of the binaries are interleaved (run 1 of each, then run 2 of each, …) so drift on a
 //! shared machine hits them alike. Every binary gets the same `--env` values, on top of the
@@ -34,15 +41,26 @@ struct Options {
     warmup: usize,
     warm: usize,
     path: String,
+    cookie: Option<String>,
+    expect: Vec<(String, String)>,
     env: Vec<(String, String)>,
     targets: Vec<(String, PathBuf)>,
 }
 
-const USAGE: &str =
-    "usage: coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--env KEY=VALUE]... NAME=BINARY...";
+const USAGE: &str = "usage: coldstart [--runs N] [--warmup N] [--warm N] [--path /] [--cookie 'a=1; b=2'] \
+     [--expect NAME=TEXT]... [--env KEY=VALUE]... NAME=BINARY...";
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { runs: 10, warmup: 1, warm: 0, path: "/".into(), env: Vec::new(), targets: Vec::new() };
+    let mut o = Options {
+        runs: 10,
+        warmup: 1,
+        warm: 0,
+        path: "/".into(),
+        cookie: None,
+        expect: Vec::new(),
+        env: Vec::new(),
+        targets: Vec::new(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -51,6 +69,18 @@ fn parse_args() -> Result<Options, String> {
             "--warmup" => o.warmup = value("--warmup")?.parse().map_err(|_| "--warmup takes a number".to_string())?,
             "--warm" => o.warm = value("--warm")?.parse().map_err(|_| "--warm takes a number".to_string())?,
             "--path" => o.path = value("--path")?,
+            "--cookie" => {
+                let cookie = value("--cookie")?;
+                if cookie.trim().is_empty() || !cookie.contains('=') {
+                    return Err(format!("--cookie takes a Cookie header's value (name=value; …), got `{cookie}`"));
+                }
+                o.cookie = Some(cookie);
+            }
+            "--expect" => {
+                let kv = value("--expect")?;
+                let (name, text) = kv.split_once('=').ok_or_else(|| format!("--expect takes NAME=TEXT, got `{kv}`"))?;
+                o.expect.push((name.to_owned(), text.to_owned()));
+            }
             "--env" => {
                 let kv = value("--env")?;
                 let (k, v) = kv.split_once('=').ok_or_else(|| format!("--env takes KEY=VALUE, got `{kv}`"))?;
@@ -71,13 +101,18 @@ fn parse_args() -> Result<Options, String> {
     if o.targets.is_empty() || o.runs == 0 || !o.path.starts_with('/') {
         return Err(USAGE.into());
     }
+    if let Some((name, _)) = o.expect.iter().find(|(name, _)| !o.targets.iter().any(|(t, _)| t == name)) {
+        return Err(format!("--expect names `{name}`, which is not one of the targets"));
+    }
     Ok(o)
 }
 
-/// An API Gateway HTTP API (payload 2.0) GET of `path`, as AWS sends it.
-fn http_api_event(path: &str, request_id: usize) -> String {
+/// An API Gateway HTTP API (payload 2.0) GET of `path`, as AWS sends it: with `cookie` (a
+/// `Cookie` header's value), the cookies go in the payload's `cookies` list, one per entry, and
+/// not among the headers, as API Gateway does it.
+fn http_api_event(path: &str, cookie: Option<&str>, request_id: usize) -> String {
     let (raw_path, query) = path.split_once('?').unwrap_or((path, ""));
-    serde_json::json!({
+    let mut event = serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": raw_path,
@@ -103,8 +138,12 @@ fn http_api_event(path: &str, request_id: usize) -> String {
             "timeEpoch": 1_795_405_800_000_u64
         },
         "isBase64Encoded": false
-    })
-    .to_string()
+    });
+    if let Some(cookie) = cookie {
+        let cookies: Vec<&str> = cookie.split(';').map(str::trim).filter(|c| !c.is_empty()).collect();
+        event["cookies"] = serde_json::json!(cookies);
+    }
+    event.to_string()
 }
 
 struct Sample {
@@ -121,8 +160,8 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Sends `event` and checks the function answered 200.
-async fn invoke_ok(api: &RuntimeApi, event: String) -> Result<(), String> {
+/// Sends `event` and checks the function answered 200; returns its response.
+async fn invoke_ok(api: &RuntimeApi, event: String) -> Result<serde_json::Value, String> {
     let response = match api.invoke_with_timeout(event, TIMEOUT).await? {
         Outcome::Response(v) => v,
         Outcome::Error(e) => return Err(format!("the invocation failed: {e}")),
@@ -130,6 +169,19 @@ async fn invoke_ok(api: &RuntimeApi, event: String) -> Result<(), String> {
     let status = response.get("statusCode").and_then(|s| s.as_u64());
     if status != Some(200) {
         return Err(format!("the invocation answered status {status:?}, not 200: {response}"));
+    }
+    Ok(response)
+}
+
+/// Checks the body of a function's `response` contains `text`.
+fn check_body(response: &serde_json::Value, text: &str) -> Result<(), String> {
+    if response.get("isBase64Encoded").and_then(|b| b.as_bool()) == Some(true) {
+        return Err(format!("expected a text body containing `{text}`, got a base64-encoded one"));
+    }
+    let body = response.get("body").and_then(|b| b.as_str()).unwrap_or("");
+    if !body.contains(text) {
+        let start: String = body.chars().take(600).collect();
+        return Err(format!("the first invocation's body does not contain `{text}`; it begins:\n  {start}"));
     }
     Ok(())
 }
@@ -139,6 +191,7 @@ async fn one_run(
     env: &[(&str, &str)],
     event: impl Fn() -> String,
     warm: usize,
+    expect: Option<&str>,
 ) -> Result<Sample, String> {
     let api = RuntimeApi::start().await;
     let started = Instant::now();
@@ -157,8 +210,11 @@ async fn one_run(
     let init = api.first_poll().ok_or("the emulator recorded no poll")? - started;
 
     let sent = Instant::now();
-    invoke_ok(&api, event()).await?;
+    let response = invoke_ok(&api, event()).await?;
     let first = sent.elapsed();
+    if let Some(text) = expect {
+        check_body(&response, text)?;
+    }
     // Back at /invocation/next: the first invocation is fully done.
     if !api.wait_for_polls(2, TIMEOUT).await {
         return Err("no second /invocation/next after the first invocation".into());
@@ -259,8 +315,11 @@ async fn main() -> ExitCode {
     };
     let env: Vec<(&str, &str)> = o.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     println!(
-        "cold start: {} measured run(s) per binary after {} warm-up run(s), interleaved; first invocation: API Gateway v2 GET {}",
-        o.runs, o.warmup, o.path
+        "cold start: {} measured run(s) per binary after {} warm-up run(s), interleaved; first invocation: API Gateway v2 GET {}{}",
+        o.runs,
+        o.warmup,
+        o.path,
+        if o.cookie.is_some() { " with cookies" } else { "" }
     );
     let mut samples: Vec<Vec<Sample>> = o.targets.iter().map(|_| Vec::new()).collect();
     let mut request_id = 0;
@@ -270,9 +329,10 @@ async fn main() -> ExitCode {
             let id = std::cell::Cell::new(request_id * 100_000);
             let event = || {
                 id.set(id.get() + 1);
-                http_api_event(&o.path, id.get())
+                http_api_event(&o.path, o.cookie.as_deref(), id.get())
             };
-            match one_run(bin, &env, event, o.warm).await {
+            let expect = o.expect.iter().find(|(n, _)| n == name).map(|(_, text)| text.as_str());
+            match one_run(bin, &env, event, o.warm, expect).await {
                 Ok(s) if round >= o.warmup => {
                     println!(
                         "  run {:2} {name:<14} init {:7.2} ms   first invocation {:7.2} ms   peak RSS {:6} KiB",

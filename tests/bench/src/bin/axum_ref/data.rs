@@ -47,6 +47,7 @@ pub struct CompanyRef {
 
 #[derive(Serialize)]
 pub struct DealRow {
+    id: i32,
     title: String,
     amount: String,
     expected_close: String,
@@ -105,6 +106,7 @@ pub async fn dashboard(db: &DatabaseConnection) -> Result<Dashboard, DbErr> {
         closing_soon: soon
             .into_iter()
             .map(|(d, c)| DealRow {
+                id: d.id,
                 title: d.title,
                 amount: money_decimal(d.amount),
                 expected_close: d.expected_close.to_string(),
