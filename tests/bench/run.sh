@@ -21,11 +21,15 @@
 # `inproc`, the test client logs in itself. Before any timing the page must answer 200 and be
 # the dashboard (it must contain "Open pipeline"), and every wrk run must have read about a
 # dashboard's worth of bytes per response, so a redirect is never what gets measured.
-# axum_ref needs no login: it renders the same logged-in layout for the demo user without any
-# authentication (and gets the same Cookie header, which it ignores). So the gap now includes
-# what djambda does per request for a logged-in page: the session cookie's signature check, the
-# user and permission queries, the CSRF token in the log-out form — what a logged-in Django page
-# pays too. The bodies are compared byte for byte with the CSRF token's value blanked out.
+# axum_ref gets the same Cookie header and authenticates like djambda, as a hand-written axum
+# CRM would: per request it checks the signed `sessionid` cookie (signature and age, with the
+# same SECRET_KEY, given to it here), loads the user it names with one query (`SELECT … FROM
+# auth_user WHERE id = ?`), checks the session's password digest, and renders the page with that
+# user's name; without a valid session it redirects to the login page. For the demo user, a
+# superuser, djambda runs no permission query either, so both do one user query per request:
+# the comparison is like for like. What axum_ref still leaves out is the per-request CSRF token
+# (its log-out form carries a fixed one). The bodies are compared byte for byte with the CSRF
+# token's value blanked out.
 #
 # Cold start: the release `manage` binary as a Lambda function under the Runtime API emulator
 # (the `coldstart` program, sending the session cookie with each invocation for the CRM, and
@@ -162,7 +166,8 @@ DEBUG=false SECRET_KEY="$SECRET_KEY_VALUE" ALLOWED_HOSTS=127.0.0.1 \
     "$REL/$DJ_BIN" runserver 127.0.0.1:0 >"$TMP/djambda.out" 2>/dev/null &
 DJ_PID=$!
 PIDS+=("$DJ_PID")
-"$REL/$REF_BIN" 127.0.0.1:0 >"$TMP/axum.out" 2>"$TMP/axum.err" &
+# The reference gets the same SECRET_KEY: axum_ref checks djambda's signed session cookie with it.
+SECRET_KEY="$SECRET_KEY_VALUE" "$REL/$REF_BIN" 127.0.0.1:0 >"$TMP/axum.out" 2>"$TMP/axum.err" &
 AX_PID=$!
 PIDS+=("$AX_PID")
 DJ_URL="$(wait_for_url "$TMP/djambda.out" "$DJ_PID")"
@@ -400,7 +405,7 @@ size_of() { stat -c %s "$REL/$1"; }
 mib() { awk -v b="$1" 'BEGIN {printf "%.2f MiB", b / 1048576}'; }
 
 # --- report -------------------------------------------------------------------------------------
-say "results (GET $PAGE${COOKIE:+, logged in as demo: djambda checks the session and loads the user per request; axum_ref renders the same page without auth})"
+say "results (GET $PAGE${COOKIE:+, logged in as demo: both servers check the session cookie and load the user per request})"
 printf 'warm, %s, median of %s rounds:\n' "${WRK[*]}" "$ROUNDS"
 printf '  %-26s %12s %10s %10s %12s %12s\n' server req/s "p50 ms" "p99 ms" "CPU µs/req" "peak RSS"
 printf '  %-26s %12.1f %10.3f %10.3f %12.1f %12s\n' "djambda $DJ_BIN runserver" "$DJ_RPS" "$DJ_P50" "$DJ_P99" "$DJ_CPU" "$DJ_RSS"

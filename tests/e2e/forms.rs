@@ -19,7 +19,7 @@ enum Plan {
     Enterprise,
 }
 
-fn no_spaces(s: &String) -> std::result::Result<(), String> {
+fn no_spaces(s: &str) -> std::result::Result<(), String> {
     if s.contains(' ') { Err("No spaces, please.".into()) } else { Ok(()) }
 }
 
@@ -113,7 +113,10 @@ fn site_with_templates(env: &[(&str, &str)], templates: djambda::assets::AssetDi
         .expect("the forms test site")
 }
 
-fn multipart(parts: &[(&str, Option<(&str, &[u8])>, &str)]) -> (String, Vec<u8>) {
+/// One part of a multipart body: a field's name, the file (name, bytes) if it is one, the value.
+type Part<'a> = (&'a str, Option<(&'a str, &'a [u8])>, &'a str);
+
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "----djambdaBoundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, file, value) in parts {
@@ -259,7 +262,7 @@ async fn uploads_are_written_to_a_temporary_file_checked_and_removed() {
     let dir = std::env::temp_dir().join(format!("djambda-uploads-{}", std::process::id()));
     let dir_text = dir.display().to_string();
     let mut c = Client::new(site(&[("FILE_UPLOAD_TEMP_DIR", &dir_text), ("FILE_UPLOAD_MAX_SIZE", "4096")]));
-    let mut parts: Vec<(&str, Option<(&str, &[u8])>, &str)> = GOOD.iter().map(|(k, v)| (*k, None, *v)).collect();
+    let mut parts: Vec<Part<'_>> = GOOD.iter().map(|(k, v)| (*k, None, *v)).collect();
     let avatar: &[u8] = b"\x89PNG\r\n\x1a\n\x00binary";
     parts.push(("avatar", Some(("C:\\Users\\ada\\me.png", avatar)), ""));
     let (ct, body) = multipart(&parts);
@@ -274,7 +277,7 @@ async fn uploads_are_written_to_a_temporary_file_checked_and_removed() {
 
     // Bigger than the field allows: a form error.
     let big = vec![7u8; 100];
-    let mut parts: Vec<(&str, Option<(&str, &[u8])>, &str)> = GOOD.iter().map(|(k, v)| (*k, None, *v)).collect();
+    let mut parts: Vec<Part<'_>> = GOOD.iter().map(|(k, v)| (*k, None, *v)).collect();
     parts.push(("avatar", Some(("big.bin", &big)), ""));
     let (ct, body) = multipart(&parts);
     let resp = c.send(http::Method::POST, "/signup/", Some(&ct), body.into()).await;

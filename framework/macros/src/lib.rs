@@ -13,7 +13,7 @@ use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Lit, Meta, Token, parse_macr
 /// of those, `Choices` enums) and whose `#[form(…)]` attributes add constraints: `label`,
 /// `help_text`, `widget`, `required`, `min_length`, `max_length`, `min`, `max`, `step`,
 /// `decimal_places`, `email`, `url`, `max_size`, `validate = path` (a `fn(&T) -> Result<(),
-/// String>`, repeatable) and `skip`. On the struct, `#[form(clean = path)]` names a
+/// String>`, or `fn(&str)` for a `String`; repeatable) and `skip`. On the struct, `#[form(clean = path)]` names a
 /// `fn(&Self, &mut FormErrors)` run once every field is valid.
 #[proc_macro_derive(Form, attributes(form))]
 pub fn derive_form(input: TokenStream) -> TokenStream {

@@ -289,7 +289,7 @@ where
                         .iter()
                         .map(|row| (key.map(|k| value_text(&row.get(k))).unwrap_or_default(), label(row)))
                         .collect();
-                    out.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+                    out.sort_by_cached_key(|(_, label)| label.to_lowercase());
                     Ok(out)
                 })
             });
@@ -402,7 +402,7 @@ async fn related_choices(req: &Request, fk: &ForeignKey) -> Result<Vec<(String, 
             (key, label)
         })
         .collect();
-    out.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()));
+    out.sort_by_cached_key(|(_, label)| label.to_lowercase());
     Ok(out)
 }
 
@@ -413,11 +413,8 @@ fn configure(spec: &mut FieldSpec, ty: &ColumnType) {
         Char(n) => {
             spec.max_length = n.map(|n| n as usize);
         }
-        String(len) => {
-            if let sea_orm::sea_query::StringLen::N(n) = len {
-                spec.max_length = Some(*n as usize);
-            }
-        }
+        String(sea_orm::sea_query::StringLen::N(n)) => spec.max_length = Some(*n as usize),
+        String(_) => {}
         Text => spec.widget = Widget::Textarea,
         TinyInteger | SmallInteger | Integer | BigInteger | TinyUnsigned | SmallUnsigned | Unsigned | BigUnsigned => {
             i64::configure(spec)

@@ -251,12 +251,10 @@ impl Middleware for CsrfViewMiddleware {
             let cookie_secret = req.cookie(&settings.cookie_name).filter(|s| well_formed(s));
             // As Django's check runs only for a request that reached a view: static files and
             // paths no route matches get their 405 or 404, not a 403.
-            let to_view = site.static_files().match_path(req.path_info()).is_none()
+            let checked = !is_safe(req.method())
+                && site.static_files().match_path(req.path_info()).is_none()
                 && site.route_flags(&req).is_some_and(|flags| !flags.csrf_exempt);
-            if to_view
-                && !is_safe(req.method())
-                && let Err(reason) = verify(&req, cookie_secret.as_deref())
-            {
+            if checked && let Err(reason) = verify(&req, cookie_secret.as_deref()) {
                 return Ok(failure(&req, &reason));
             }
             let csrf = Csrf(Arc::new(Mutex::new(State { cookie_secret, ..State::default() })));

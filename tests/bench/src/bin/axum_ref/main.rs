@@ -7,24 +7,37 @@
 //! display-preference cookies per request.
 //!
 //! The example CRM requires login, and djambda's pages are measured logged in as the demo user.
-//! This server does no authentication: it renders the logged-in layout (navigation, the user's
-//! name, the log-out form) for the demo user, whose name it reads once at start, with a fixed
-//! CSRF token in the log-out form. So the bodies match byte for byte except the token (djambda
-//! masks it afresh per request), and the throughput gap includes what djambda does per request
-//! for the logged-in page: the session check, the user and permission queries, the CSRF token.
+//! This server authenticates every request the way djambda does, as a hand-written axum app
+//! would: it takes the `sessionid` cookie (the signed session djambda's login set; sessions are
+//! signed cookies, valid in any process with the same SECRET_KEY), percent-decodes it, checks its
+//! signature and age with djambda's signing module (a library for signed values, used here as a
+//! hand-written app would use the `cookie` crate's signed jar), reads `_auth_user_id`, loads that
+//! row of `auth_user` (one query, `SELECT … FROM auth_user WHERE id = ?`), refuses an inactive
+//! user or one whose password hash no longer matches `_auth_user_hash`, and renders the page with
+//! that user's name. No cookie, a bad one or an unknown user → 302 to the login page, as djambda's
+//! `login_required` answers. Like djambda for a superuser, it reads no permissions: the demo
+//! user is a superuser, who has them all (for anyone else this server shows no permissions, where
+//! djambda would run one more query). So the comparison is like for like: both servers check the
+//! session and load the user per request. What remains different: the log-out form's CSRF token
+//! is fixed here (djambda masks it afresh per request), so the bodies match byte for byte except
+//! the token.
 //!
 //! `axum_ref [ADDR:PORT]` (default `127.0.0.1:0`); prints `listening on http://ADDR:PORT/`.
+//! Environment: DATABASE_URL, DATABASE_POOL_SIZE (1), SECRET_KEY (the one djambda signs with).
 
 mod data;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use djambda::auth::models::user;
+use djambda::signing::{Signer, constant_time_eq, salted_hmac};
 use sha2::{Digest, Sha256};
 use tera::{Context, Kwargs, Tera, TeraResult};
 
@@ -98,21 +111,108 @@ struct ShownUser {
     full_name: String,
 }
 
-/// The demo user's name as djambda shows it: first and last name, or the username.
-async fn demo_user(db: &sea_orm::DatabaseConnection) -> Result<ShownUser, Box<dyn std::error::Error>> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let sql = "SELECT username, first_name, last_name FROM auth_user WHERE username = 'demo'";
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await?
-        .ok_or("no user `demo` in the database: run `manage loaddata demo` first")?;
-    let (username, first, last): (String, String, String) =
-        (row.try_get("", "username")?, row.try_get("", "first_name")?, row.try_get("", "last_name")?);
-    let full = format!("{first} {last}").trim().to_owned();
-    Ok(ShownUser { is_authenticated: true, full_name: if full.is_empty() { username } else { full } })
+impl ShownUser {
+    /// The user as djambda shows them: first and last name, or the username.
+    fn of(model: &user::Model) -> Self {
+        let full = format!("{} {}", model.first_name, model.last_name).trim().to_owned();
+        ShownUser { is_authenticated: true, full_name: if full.is_empty() { model.username.clone() } else { full } }
+    }
 }
 
-fn engine(user: &ShownUser) -> Result<Tera, tera::Error> {
+/// What djambda's signed-cookie sessions are signed with (its SignedCookieStore's salt).
+const SESSION_SALT: &str = "djambda.contrib.sessions.backends.signed_cookies";
+/// SESSION_COOKIE_AGE, djambda's default: two weeks.
+const SESSION_AGE: Duration = Duration::from_secs(60 * 60 * 24 * 7 * 2);
+/// The salt of the password digest djambda keeps in the session (`_auth_user_hash`).
+const AUTH_HASH_SALT: &str = "djambda.contrib.auth.session_auth_hash";
+
+/// `%3A` → `:`: a cookie value as djambda reads it (invalid escapes are kept as they are).
+fn percent_decode(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains('%') {
+        return value.into();
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) =
+                (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex))
+        {
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned().into()
+}
+
+/// The logged-in user the request's session names, as djambda's session and authentication
+/// middleware find them: a good signature no older than SESSION_COOKIE_AGE, `_auth_user_id`
+/// naming an active user, and `_auth_user_hash` matching that user's password hash. `None` for
+/// anyone else; an error only when the database fails.
+async fn logged_in_user(app: &App, headers: &HeaderMap) -> Result<Option<user::Model>, sea_orm::DbErr> {
+    use sea_orm::EntityTrait;
+    let Some(cookie) = cookie(headers, "sessionid") else { return Ok(None) };
+    let Ok(session) = app
+        .signer
+        .unsign_object::<serde_json::Map<String, serde_json::Value>>(&percent_decode(cookie), Some(SESSION_AGE))
+    else {
+        return Ok(None);
+    };
+    let Some(id) = session.get("_auth_user_id").and_then(|v| v.as_str()).and_then(|id| id.parse::<i32>().ok()) else {
+        return Ok(None);
+    };
+    let Some(model) = user::Entity::find_by_id(id).one(&app.db).await? else { return Ok(None) };
+    if !model.is_active {
+        return Ok(None);
+    }
+    let expected: String = salted_hmac(AUTH_HASH_SALT, model.password.as_bytes(), &app.secret_key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let digest = session.get("_auth_user_hash").and_then(|v| v.as_str()).unwrap_or("");
+    Ok(constant_time_eq(digest.as_bytes(), expected.as_bytes()).then_some(model))
+}
+
+/// Where an anonymous visitor is sent: the login page, coming back here after
+/// (`/accounts/login/?next=%2F`, `next` encoded as djambda encodes it).
+fn redirect_to_login(uri: &Uri) -> Response {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut next = String::with_capacity(path.len() * 3);
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => next.push(b as char),
+            b' ' => next.push('+'),
+            _ => next.push_str(&format!("%{b:02X}")),
+        }
+    }
+    (StatusCode::FOUND, [(header::LOCATION, format!("/accounts/login/?next={next}"))]).into_response()
+}
+
+/// The logged-in user for the layout, or the response to send instead (a redirect to log in,
+/// or a 500 when the database fails).
+async fn require_login(app: &App, headers: &HeaderMap, uri: &Uri) -> Result<user::Model, Response> {
+    match logged_in_user(app, headers).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(redirect_to_login(uri)),
+        Err(e) => Err(server_error("could not load the user", e)),
+    }
+}
+
+/// The request's user (and, for someone other than a superuser, no permissions) in `ctx`.
+fn insert_user(ctx: &mut Context, user: &user::Model) {
+    ctx.insert("user", &ShownUser::of(user));
+    if !user.is_superuser {
+        // The global `perms` are a superuser's; this server loads no one else's.
+        ctx.insert("perms", &HashMap::<String, HashMap<String, bool>>::new());
+    }
+}
+
+fn engine() -> Result<Tera, tera::Error> {
     let mut tera = Tera::new();
     let statics: HashMap<&'static str, String> =
         STATIC_FILES.iter().map(|(name, data)| (*name, hashed_url(name, data))).collect();
@@ -130,8 +230,8 @@ fn engine(user: &ShownUser) -> Result<Tera, tera::Error> {
     let globals = tera.global_context();
     globals.insert("site_name", "Northwind CRM");
     globals.insert("debug", &false);
-    globals.insert("user", user);
-    // `perms.crm.change_contact` and the like: the demo user is a superuser, who has them all.
+    // `perms.crm.change_contact` and the like, for a superuser (the demo user), who has them
+    // all; the user is put in each request's context.
     let perms: HashMap<String, bool> = ["company", "contact", "deal", "note"]
         .iter()
         .flat_map(|model| ["add", "change", "delete", "view"].map(|action| (format!("{action}_{model}"), true)))
@@ -177,6 +277,9 @@ fn render(tera: &Tera, template: &str, ctx: &Context) -> Response {
 struct App {
     tera: Arc<Tera>,
     db: sea_orm::DatabaseConnection,
+    /// Checks session cookies (made once: the key is derived from SECRET_KEY and the salt).
+    signer: Arc<Signer>,
+    secret_key: Arc<str>,
 }
 
 fn server_error(what: &str, e: impl std::fmt::Display) -> Response {
@@ -184,8 +287,13 @@ fn server_error(what: &str, e: impl std::fmt::Display) -> Response {
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
-async fn dashboard(State(app): State<App>, headers: HeaderMap) -> Response {
+async fn dashboard(State(app): State<App>, uri: Uri, headers: HeaderMap) -> Response {
+    let user = match require_login(&app, &headers, &uri).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
     let mut ctx = page_context(&headers, "crm:dashboard");
+    insert_user(&mut ctx, &user);
     let page = match data::dashboard(&app.db).await {
         Ok(page) => page,
         Err(e) => return server_error("could not query the dashboard", e),
@@ -197,9 +305,13 @@ async fn dashboard(State(app): State<App>, headers: HeaderMap) -> Response {
     render(&app.tera, "crm/dashboard.html", &ctx)
 }
 
-async fn contact_detail(State(app): State<App>, Path(pk): Path<i32>, headers: HeaderMap) -> Response {
+async fn contact_detail(State(app): State<App>, Path(pk): Path<i32>, uri: Uri, headers: HeaderMap) -> Response {
     use example_site::crm::models::{company, contact, note};
     use sea_orm::{ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder};
+    let user = match require_login(&app, &headers, &uri).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
     let contact = match contact::Entity::find_by_id(pk).one(&app.db).await {
         Ok(Some(c)) => c,
         Ok(None) => return (StatusCode::NOT_FOUND, "no such contact").into_response(),
@@ -219,6 +331,7 @@ async fn contact_detail(State(app): State<App>, Path(pk): Path<i32>, headers: He
         Err(e) => return server_error("could not query the notes", e),
     };
     let mut ctx = page_context(&headers, "crm:contact-detail");
+    insert_user(&mut ctx, &user);
     ctx.insert("contact", &contact);
     ctx.insert("company", &company);
     ctx.insert("notes", &notes);
@@ -229,12 +342,14 @@ async fn contact_detail(State(app): State<App>, Path(pk): Path<i32>, headers: He
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".into());
     let url = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL to the benchmark's database")?;
+    let secret_key =
+        std::env::var("SECRET_KEY").map_err(|_| "set SECRET_KEY to the one djambda signs sessions with")?;
     let pool_size = std::env::var("DATABASE_POOL_SIZE").ok().and_then(|n| n.parse().ok()).unwrap_or(1);
     let mut options = sea_orm::ConnectOptions::new(url);
     options.max_connections(pool_size).sqlx_logging(false);
     let db = sea_orm::Database::connect(options).await?;
-    let user = demo_user(&db).await?;
-    let app = App { tera: Arc::new(engine(&user)?), db };
+    let signer = Arc::new(Signer::new(&secret_key, SESSION_SALT));
+    let app = App { tera: Arc::new(engine()?), db, signer, secret_key: secret_key.into() };
     let router = Router::new().route("/", get(dashboard)).route("/contacts/{pk}/", get(contact_detail)).with_state(app);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{}/", listener.local_addr()?);
