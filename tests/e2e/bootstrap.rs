@@ -18,12 +18,12 @@ async fn cargo_lambda_bootstrap_serves_the_site_from_embedded_files() {
     let bin = bootstrap().expect("set DJAMBDA_BOOTSTRAP to the cargo lambda bootstrap");
     assert!(bin.ends_with("bootstrap"), "cargo lambda names the binary bootstrap: {}", bin.display());
     let api = RuntimeApi::start().await;
-    // A release build: DEBUG is off, so a secret and the API's host are required, as on AWS.
-    let cmd_env = [
-        ("SECRET_KEY", "a-production-like-secret-0123456789abcdef"),
-        ("ALLOWED_HOSTS", "abc123.execute-api.us-east-1.amazonaws.com"),
-    ];
+    // A release build: DEBUG is off, so a secret (the tests' one, which signed the demo user's
+    // session cookie) and the API's host are required, as on AWS.
+    let cmd_env = [("ALLOWED_HOSTS", "abc123.execute-api.us-east-1.amazonaws.com")];
     let _function = spawn_lambda(&bin, &api.address(), &crate::with_demo_db(&cmd_env));
+    // The CRM needs a login: the demo user's cookies, in payload 2.0's `cookies` list.
+    let cookies: Vec<&str> = crate::demo_login().cookie.split("; ").collect();
 
     let event = serde_json::json!({
         "version": "2.0",
@@ -31,6 +31,7 @@ async fn cargo_lambda_bootstrap_serves_the_site_from_embedded_files() {
         "rawPath": "/contacts/3/",
         "rawQueryString": "",
         "headers": {"host": "abc123.execute-api.us-east-1.amazonaws.com", "accept": "text/html"},
+        "cookies": cookies,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "abc123", "http": {"method": "GET", "path": "/contacts/3/", "protocol": "HTTP/1.1",

@@ -337,7 +337,7 @@ impl Seen {
 }
 
 /// `body` with the value of every `csrfmiddlewaretoken` input replaced by `…`.
-fn mask_csrf_tokens(body: Vec<u8>) -> Vec<u8> {
+pub(crate) fn mask_csrf_tokens(body: Vec<u8>) -> Vec<u8> {
     const FIELD: &[u8] = b"name=\"csrfmiddlewaretoken\" value=\"";
     let mut out = Vec::with_capacity(body.len());
     let mut rest = &body[..];
