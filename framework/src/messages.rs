@@ -227,9 +227,7 @@ impl Middleware for MessageMiddleware {
             }
             if store.queue.is_empty() {
                 if store.had_cookie {
-                    let mut gone = Cookie::build((COOKIE_NAME, "")).path("/").build();
-                    gone.make_removal();
-                    resp.set_cookie(gone);
+                    resp.delete_cookie(COOKIE_NAME);
                 }
             } else {
                 let mut kept: &[Message] = &store.queue;

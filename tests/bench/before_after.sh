@@ -29,6 +29,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
 
 BEFORE="${BENCH_BEFORE:-0cb5bd8}"
 ROUNDS="${BENCH_ROUNDS:-3}"
@@ -78,7 +80,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '\n== %s\n' "$*"; }
 
 # --- build --------------------------------------------------------------------------------------
 if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
@@ -105,19 +106,6 @@ cp "$BEFORE_TARGET/release/fortunes" "$TMP/fortunes-before"
 cp "$REL/fortunes" "$TMP/fortunes-now"
 
 # --- servers ------------------------------------------------------------------------------------
-# Waits (bounded: 200 × 0.05 s) for a server to print its loopback URL; echoes it.
-wait_for_url() {
-    local out="$1" pid="$2" url=""
-    for _ in $(seq 200); do
-        url="$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$out" 2>/dev/null | head -n1 || true)"
-        [[ -n "$url" ]] && { echo "${url%/}"; return 0; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "the server did not start; its output:" >&2
-    cat "$out" >&2
-    return 1
-}
 
 say "starting both servers on 127.0.0.1"
 export DATABASE_POOL_SIZE="${BENCH_POOL_SIZE:-4}"
@@ -160,17 +148,7 @@ sed 's/^/  now    | /' "$TMP/now.headers" | tr -d '\r'
 WRK=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d$DURATION" --latency)
 WRK_TIMEOUT=$((${DURATION%s} + 60))
 
-# Converts wrk's latency (850.00us, 1.23ms, 1.02s, 2.00m) to milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.3f", n }'
-}
 
-CLK_TCK="$(getconf CLK_TCK)"
-# CPU time (user + system, in clock ticks) process $1 has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Runs wrk against server $1 (before or now); appends "rps p50_ms p99_ms cpu_us_per_request" to
 # $TMP/$1.results.
@@ -214,9 +192,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # Median of column $2 of file $1.
-median() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
-peak_rss() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 declare -A RPS P50 P99 CPU
 for which in before now; do

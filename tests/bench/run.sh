@@ -58,6 +58,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
+# shellcheck source=tests/bench/common.sh
+source "$ROOT/tests/bench/common.sh"
 
 # BENCH_SITE picks the pair: `crm` (the example CRM's dashboard, `manage` vs `axum_ref`) or
 # `fortunes` (the TechEmpower fortunes test, `fortunes` vs `fortunes_axum`).
@@ -109,7 +111,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say() { printf '\n== %s\n' "$*"; }
 
 # --- build --------------------------------------------------------------------------------------
 if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
@@ -133,20 +134,6 @@ fi
 command -v wrk >/dev/null || { echo "wrk is not available" >&2; exit 1; }
 
 # --- servers ------------------------------------------------------------------------------------
-# Waits (bounded: 200 × 0.05 s) for a server to print its loopback URL; echoes it.
-wait_for_url() {
-    local out="$1" pid="$2" url=""
-    for _ in $(seq 200); do
-        url="$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$out" 2>/dev/null | head -n1 || true)"
-        [[ -n "$url" ]] && { echo "${url%/}"; return 0; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "the server did not start; its output:" >&2
-    cat "$out" >&2
-    [[ -f "${out%.out}.err" ]] && cat "${out%.out}.err" >&2
-    return 1
-}
 
 say "starting the servers on 127.0.0.1"
 # Both servers read one SQLite file, made here with the release binary (`manage migrate` and
@@ -273,17 +260,7 @@ to_bytes() {
         printf "%.0f", n }'
 }
 
-# Converts wrk's latency (850.00us, 1.23ms, 1.02s, 2.00m) to milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
-        printf "%.3f", n }'
-}
 
-CLK_TCK="$(getconf CLK_TCK)"
-# CPU time (user + system, in clock ticks) process $1 has used so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # Runs wrk against $1 (label) at $2 (URL), server pid $3; appends
 # "rps p50_ms p99_ms cpu_us_per_request" to $TMP/$1.results.
@@ -337,8 +314,6 @@ DJ_CODE="$(fetch "$DJ_URL$PAGE" "$TMP/djambda.after.html")"
 [[ "$PAGE" != "$DEFAULT_PAGE" ]] || is_the_page "$DJ_CODE" "$TMP/djambda.after.html"
 
 # Median of column $2 of file $1.
-median() { sort -g -k"$2","$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; print m}'; }
-peak_rss() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 DJ_RPS="$(median "$TMP/djambda.results" 1)"
 AX_RPS="$(median "$TMP/axum.results" 1)"

@@ -221,9 +221,8 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
             skipped.push(quote! { #ident: ::core::default::Default::default(), });
             continue;
         }
-        let label = label_for(&fname);
         specs.push(quote! {{
-            let mut spec = ::djambda::forms::FieldSpec::new(#fname, #label);
+            let mut spec = ::djambda::forms::FieldSpec::new(#fname, &::djambda::forms::FieldSpec::label_for(#fname));
             <#ty as ::djambda::forms::FormField>::configure(&mut spec);
             #(#sets)*
             spec
@@ -296,18 +295,8 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
     })
 }
 
-/// `first_name` → `First name`.
-fn label_for(name: &str) -> String {
-    let text = name.trim_end_matches("_id").replace('_', " ");
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// `ClosedWon` → (`closed_won`, `Closed won`).
-fn variant_words(name: &str) -> (String, String) {
+/// `ClosedWon` → `closed_won`.
+fn snake_case(name: &str) -> String {
     let mut snake = String::new();
     for (i, c) in name.chars().enumerate() {
         if c.is_uppercase() && i > 0 {
@@ -315,7 +304,7 @@ fn variant_words(name: &str) -> (String, String) {
         }
         snake.extend(c.to_lowercase());
     }
-    (snake.clone(), label_for(&snake))
+    snake
 }
 
 fn choices(input: DeriveInput) -> syn::Result<Tokens> {
@@ -330,7 +319,10 @@ fn choices(input: DeriveInput) -> syn::Result<Tokens> {
         if !matches!(v.fields, Fields::Unit) {
             return Err(syn::Error::new(v.span(), "#[derive(Choices)] needs variants without fields"));
         }
-        let (mut value, mut label) = variant_words(&v.ident.to_string());
+        let words = snake_case(&v.ident.to_string());
+        let mut value = words.clone();
+        // By default the label is the variant in words, as Django's default labels are made.
+        let mut label = quote! { ::djambda::forms::FieldSpec::label_for(#words) };
         // An enum stored by sea-orm keeps its database value as the form's value.
         for meta in metas(&v.attrs, "sea_orm").unwrap_or_default() {
             if key(&meta) == "string_value"
@@ -342,7 +334,10 @@ fn choices(input: DeriveInput) -> syn::Result<Tokens> {
         for meta in metas(&v.attrs, "choice")? {
             match key(&meta).as_str() {
                 "value" => value = lit_str(&meta)?,
-                "label" => label = lit_str(&meta)?,
+                "label" => {
+                    let text = lit_str(&meta)?;
+                    label = quote! { ::std::string::String::from(#text) };
+                }
                 other => {
                     return Err(syn::Error::new(
                         meta.span(),
@@ -358,7 +353,7 @@ fn choices(input: DeriveInput) -> syn::Result<Tokens> {
     Ok(quote! {
         impl ::djambda::forms::Choices for #name {
             fn choices() -> ::std::vec::Vec<(::std::string::String, ::std::string::String)> {
-                ::std::vec![#((#values.to_owned(), #labels.to_owned())),*]
+                ::std::vec![#((#values.to_owned(), #labels)),*]
             }
 
             fn from_choice(value: &str) -> ::core::option::Option<Self> {
@@ -376,7 +371,7 @@ fn choices(input: DeriveInput) -> syn::Result<Tokens> {
 
             fn choice_label(&self) -> ::std::string::String {
                 match self {
-                    #(Self::#variants => #labels.to_owned(),)*
+                    #(Self::#variants => #labels,)*
                 }
             }
         }

@@ -226,9 +226,7 @@ pub async fn authenticate<C: ConnectionTrait>(db: &C, username: &str, password: 
         return Ok(None);
     }
     if hashers::needs_rehash(&model.password) {
-        let mut active = model.clone().into_active_model();
-        active.password = ActiveValue::Set(hashers::make_password(password));
-        return Ok(Some(active.update(db).await?));
+        return Ok(Some(set_password(db, &model, password).await?));
     }
     Ok(Some(model))
 }

@@ -218,11 +218,11 @@ impl Middleware for SessionMiddleware {
             if accessed {
                 patch_vary(&mut resp, "Cookie");
             }
-            let (data, key) = {
+            let (empty, key) = {
                 let state = session.lock();
-                (state.data.clone(), state.key.clone())
+                (state.data.is_empty(), state.key.clone())
             };
-            if data.is_empty() {
+            if empty {
                 if incoming.is_some() {
                     // An emptied session (logout) loses its cookie and its stored row.
                     if let Some(key) = &key {
@@ -242,6 +242,7 @@ impl Middleware for SessionMiddleware {
             // Django does not save the session of a failed request: the view may have stopped
             // half-way through its changes.
             if must_save && !resp.status().is_server_error() {
+                let data = session.lock().data.clone();
                 let (value, new_key) = store.save(key, &data, settings.cookie_age).await?;
                 session.lock().key = new_key;
                 if value.len() > 4093 {

@@ -112,6 +112,39 @@ macro_rules! get_and_post {
     }};
 }
 
+impl<E> Common<E>
+where
+    E: EntityTrait + Sync,
+    E::Model: IntoActiveModel<E::ActiveModel> + Serialize + Send + Sync,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send + Sync,
+    E::Column: Send + Sync,
+{
+    /// What a create or update POST does: save a valid form (with `fill` setting the columns it
+    /// lacks) and redirect, or show the form again with `ctx`.
+    async fn save_or_show(
+        &self,
+        req: &Request,
+        mut form: BoundModelForm<E>,
+        fill: Option<&FillFn<E>>,
+        ctx: Context,
+    ) -> Result<Response> {
+        if form.is_valid() {
+            let db = req.db().await?;
+            let saved = form
+                .save_with(&db, |am| {
+                    if let Some(f) = fill {
+                        f(req, am)
+                    }
+                })
+                .await?;
+            if let Some(object) = saved {
+                return self.redirect(req, &object);
+            }
+        }
+        show(req, &self.template("_form.html"), ctx, &form)
+    }
+}
+
 macro_rules! common_setters {
     () => {
         /// Another template than the default one.
@@ -241,22 +274,9 @@ where
     }
 
     async fn post(&self, req: Request) -> Result<Response> {
-        let mut form: BoundModelForm<E> = self.form.bind(&req, None).await?;
-        if form.is_valid() {
-            let db = req.db().await?;
-            let fill = self.fill.clone();
-            let saved = form
-                .save_with(&db, |am| {
-                    if let Some(f) = &fill {
-                        f(&req, am)
-                    }
-                })
-                .await?;
-            if let Some(object) = saved {
-                return self.common.redirect(&req, &object);
-            }
-        }
-        show(&req, &self.common.template("_form.html"), self.common.context(&req, None), &form)
+        let form = self.form.bind(&req, None).await?;
+        let ctx = self.common.context(&req, None);
+        self.common.save_or_show(&req, form, self.fill.as_ref(), ctx).await
     }
 }
 
@@ -301,22 +321,8 @@ where
     async fn post(&self, req: Request) -> Result<Response> {
         let object = get_object::<E>(&req, self.slug_column).await?;
         let ctx = self.common.context(&req, Some(&object));
-        let mut form = self.form.bind(&req, Some(object)).await?;
-        if form.is_valid() {
-            let db = req.db().await?;
-            let fill = self.fill.clone();
-            let saved = form
-                .save_with(&db, |am| {
-                    if let Some(f) = &fill {
-                        f(&req, am)
-                    }
-                })
-                .await?;
-            if let Some(object) = saved {
-                return self.common.redirect(&req, &object);
-            }
-        }
-        show(&req, &self.common.template("_form.html"), ctx, &form)
+        let form = self.form.bind(&req, Some(object)).await?;
+        self.common.save_or_show(&req, form, self.fill.as_ref(), ctx).await
     }
 }
 
