@@ -80,11 +80,11 @@ pub struct LoginRequiredMiddleware;
 impl Middleware for LoginRequiredMiddleware {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            if req.is_authenticated() || req.site().static_files().match_path(req.path_info()).is_some() {
+            if req.is_authenticated() {
                 return Ok(next.run(req).await);
             }
             match req.site().route_flags(&req) {
-                // No route: the 404 (or the APPEND_SLASH redirect) comes as it would.
+                // No view (a static file, a 404, an APPEND_SLASH redirect): as it would come.
                 None => Ok(next.run(req).await),
                 Some(flags) if flags.login_not_required => Ok(next.run(req).await),
                 Some(_) => redirect_to_login(&req),

@@ -251,9 +251,7 @@ impl Middleware for CsrfViewMiddleware {
             let cookie_secret = req.cookie(&settings.cookie_name).filter(|s| well_formed(s));
             // As Django's check runs only for a request that reached a view: static files and
             // paths no route matches get their 405 or 404, not a 403.
-            let checked = !is_safe(req.method())
-                && site.static_files().match_path(req.path_info()).is_none()
-                && site.route_flags(&req).is_some_and(|flags| !flags.csrf_exempt);
+            let checked = !is_safe(req.method()) && site.route_flags(&req).is_some_and(|flags| !flags.csrf_exempt);
             if checked && let Err(reason) = verify(&req, cookie_secret.as_deref()) {
                 return Ok(failure(&req, &reason));
             }

@@ -117,9 +117,13 @@ impl Site {
         Ok(Routed::View(view))
     }
 
-    /// The flags of the route `req` will be dispatched to (`None` when no route matches), for
-    /// middleware that acts before the view (CSRF, login).
+    /// The flags of the route `req` will be dispatched to, for middleware that acts before the
+    /// view (CSRF, login): `None` when no view will answer it (a static file, which comes
+    /// first, or a path no route matches).
     pub fn route_flags(&self, req: &Request) -> Option<crate::urls::RouteFlags> {
+        if self.inner.statics.match_path(req.path_info()).is_some() {
+            return None;
+        }
         let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy();
         self.inner.resolver.resolve(&decoded).map(|r| r.route.view.flags)
     }
