@@ -1,9 +1,12 @@
 //! The example site: a small CRM built with djambda, laid out like a Django project with one app
 //! (`crm`). Copy it to start your own site.
+//!
+//! This file is the project's settings module: the installed apps, then the middleware list.
 
 pub mod crm;
-pub mod urls;
 
+use djambda::auth::LoginRequiredMiddleware;
+use djambda::middleware::Compression;
 use djambda::{ConfigError, Settings, Site};
 
 /// The site's settings file, embedded at build time (no filesystem at start).
@@ -22,33 +25,25 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .settings(settings)
         // Django's BASE_DIR: the default SQLite database is example_site/db.sqlite3.
         .base_dir(env!("CARGO_MANIFEST_DIR"))
-        .urls(urls::urlpatterns())
         .templates(djambda::assets!("../templates"))
         .static_files(djambda::assets!("static"))
-        // Django's INSTALLED_APPS: users and permissions, the session table (for
-        // SESSION_ENGINE = "db"), then the CRM, whose models get permissions.
-        .app(djambda::auth::app())
-        .app(djambda::sessions::migrations::app())
-        .app(crm::app())
-        .migrations::<migrations::Migrator>("crm")
-        .migrations_dir("crm", migrations::SOURCE_DIR)
-        .model::<crm::models::company::Entity>("crm.company")
-        .model::<crm::models::contact::Entity>("crm.contact")
-        .model::<crm::models::deal::Entity>("crm.deal")
-        .model::<crm::models::note::Entity>("crm.note")
-        .initial_data("demo")
+        // INSTALLED_APPS. Each brings its tables, URLs, middleware and context processors;
+        // install an app before the apps whose tables refer to its own.
+        .app(djambda::auth::app()) // users, groups, permissions; /accounts/login/, /accounts/logout/
+        .app(djambda::sessions::app()) // the session store (SESSION_ENGINE)
+        .app(djambda::csrf::app())
+        .app(djambda::messages::app())
+        .app(crm::app()) // companies, contacts, deals and notes, at the root
+        // MIDDLEWARE: the framework's (request log, security, common headers, allowed hosts,
+        // body size) and the apps' (sessions, authentication, CSRF, messages), then these.
         // Every page needs a logged-in user, except the login page and static files.
-        .middleware(std::sync::Arc::new(djambda::auth::LoginRequiredMiddleware))
+        .middleware(LoginRequiredMiddleware)
         // gzip or brotli for the browsers that take them; less to send out of Lambda. The CSRF
         // token in each page is masked afresh every time, so compression cannot leak it.
-        .middleware(std::sync::Arc::new(djambda::middleware::Compression::default()))
-        // Work the same function does outside HTTP requests (see crm::tasks).
-        .schedule("pipeline-snapshot", "cron(0 7 ? * MON-FRI *)", crm::tasks::pipeline_snapshot)
-        .sqs("leads", crm::tasks::new_lead)
-        .s3(crm::tasks::file_received)
-        .sns(crm::tasks::notification)
+        .middleware(Compression::default())
+        .initial_data("demo")
         .template_global("site_name", &site_name)
-        .context_processor(|req, ctx| {
+        .context_processor(|req: &djambda::Request, ctx: &mut djambda::templates::Context| {
             // Display preferences live in cookies (see `crm::views::preferences`).
             let dark = req.cookie("theme").is_some_and(|t| t == "dark");
             let compact = req.cookie("density").is_some_and(|d| d == "compact");

@@ -68,12 +68,34 @@ pub struct Error {
     kind: ErrorKind,
     message: Cow<'static, str>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+    page: Option<Box<(Cow<'static, str>, tera::Context)>>,
 }
 
 impl Error {
     /// An error of the given kind with a message for the developer (and, for 4xx, the user).
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Error { kind, message: message.into(), source: None }
+        Error { kind, message: message.into(), source: None, page: None }
+    }
+
+    /// Answers this error with a page of its own, with or without DEBUG: `template` rendered
+    /// with `context` besides the values every error page gets (`status`, `reason`,
+    /// `exception`). CSRF's failure page is one.
+    ///
+    /// ```
+    /// use djambda::Error;
+    ///
+    /// let refused = Error::permission_denied("CSRF cookie not set.")
+    ///     .with_page("403_csrf.html", djambda::context! { no_cookie: true });
+    /// assert_eq!(refused.page().map(|(template, _)| template), Some("403_csrf.html"));
+    /// ```
+    pub fn with_page(mut self, template: impl Into<Cow<'static, str>>, context: tera::Context) -> Self {
+        self.page = Some(Box::new((template.into(), context)));
+        self
+    }
+
+    /// The page of its own this error is answered with, if it has one.
+    pub fn page(&self) -> Option<(&str, &tera::Context)> {
+        self.page.as_deref().map(|(t, c)| (t.as_ref(), c))
     }
 
     /// Django's `raise Http404(message)`.
@@ -102,7 +124,7 @@ impl Error {
         message: impl Into<Cow<'static, str>>,
         source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
-        Error { kind, message: message.into(), source: Some(source.into()) }
+        Error { kind, message: message.into(), source: Some(source.into()), page: None }
     }
 
     /// The kind of failure.
@@ -177,10 +199,10 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
         // A database that cannot be reached is the server's trouble but not a bug: 503.
         let any: &dyn std::any::Any = &err;
         let kind = match any.downcast_ref::<sea_orm::DbErr>() {
-            Some(db_err) if crate::db::is_connection_error(db_err) => ErrorKind::ServiceUnavailable,
+            Some(db_err) if is_connection_error(db_err) => ErrorKind::ServiceUnavailable,
             _ => ErrorKind::Internal,
         };
-        Error { kind, message: err.to_string().into(), source: Some(Box::new(err)) }
+        Error { kind, message: err.to_string().into(), source: Some(Box::new(err)), page: None }
     }
 }
 
@@ -202,5 +224,22 @@ pub trait ResultExt<T> {
 impl<T, E: StdError + Send + Sync + 'static> ResultExt<T> for std::result::Result<T, E> {
     fn context(self, message: impl Into<Cow<'static, str>>) -> Result<T> {
         self.map_err(|e| Error::with_source(ErrorKind::Internal, message, e))
+    }
+}
+
+/// Whether a sea-orm error means the database cannot be reached (503) rather than a bad query.
+pub fn is_connection_error(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    match err {
+        sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => true,
+        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e)) | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            &**e,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::Tls(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
     }
 }

@@ -23,10 +23,30 @@ use cookie::{Cookie, SameSite};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::middleware::{Middleware, Next};
+use crate::request::Request;
+use crate::routing::BoxFuture;
 use crate::signing::Signer;
-use crate::views::BoxFuture;
+use crate::site::app::App;
+use crate::templates::Context;
+
+/// The messages app (Django's `django.contrib.messages`): [`MessageMiddleware`] in the
+/// middleware list, the signer of its cookie, and `messages` in every page's context.
+pub fn app() -> App {
+    App::new("messages")
+        .middleware(MessageMiddleware)
+        .context_processor(|req: &Request, ctx: &mut Context| {
+            ctx.insert("messages", &context_value(req));
+        })
+        .on_ready(|setup| {
+            setup.insert_state(MessageSigner(Signer::new(&setup.settings().secret_key, "djambda.contrib.messages")));
+            Ok(())
+        })
+}
+
+/// The signer of the messages cookie, made once per site.
+struct MessageSigner(Signer);
 
 /// The cookie the messages travel in.
 pub const COOKIE_NAME: &str = "messages";
@@ -135,7 +155,7 @@ pub fn add_message_with_tags(req: &Request, level: Level, message: impl Into<Str
     if level < Level::Info {
         return;
     }
-    if let Some(m) = req.extensions().get::<Messages>() {
+    if let Some(m) = req.local::<Messages>() {
         let mut store = m.lock();
         store.queue.push(Message { level, message: message.into(), extra_tags: extra_tags.to_owned() });
         store.changed = true;
@@ -170,7 +190,7 @@ pub fn error(req: &Request, message: impl Into<String>) {
 /// Takes the messages waiting for this request: they will not be shown again (Django's
 /// iterating over `get_messages`). Rendering a template does this for `messages`.
 pub fn get_messages(req: &Request) -> Vec<Message> {
-    match req.extensions().get::<Messages>() {
+    match req.local::<Messages>() {
         Some(m) => {
             let mut store = m.lock();
             if !store.queue.is_empty() {
@@ -183,7 +203,7 @@ pub fn get_messages(req: &Request) -> Vec<Message> {
 }
 
 /// The template value `messages`: the waiting messages, now marked shown.
-pub(crate) fn context_value(req: &Request) -> Vec<serde_json::Value> {
+fn context_value(req: &Request) -> Vec<serde_json::Value> {
     get_messages(req)
         .iter()
         .map(|m| {
@@ -198,28 +218,27 @@ pub(crate) fn context_value(req: &Request) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The signer of the messages cookie (made once per site).
-pub(crate) fn signer(secret: &str) -> Signer {
-    Signer::new(secret, "djambda.contrib.messages")
-}
-
 /// Django's `MessageMiddleware` with cookie storage: reads the messages cookie (a tampered or
 /// unreadable one is ignored), and after the view writes back what is still unshown, or
 /// removes the cookie once everything was shown.
 pub struct MessageMiddleware;
 
 impl Middleware for MessageMiddleware {
-    fn call(&self, mut req: Request, next: Next) -> BoxFuture<Result<Response>> {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
+            let site = req.site().clone();
+            let signer = site.state::<MessageSigner>().map(|s| &s.0).ok_or_else(|| {
+                crate::Error::internal(
+                    "MessageMiddleware is in the middleware list but the messages app is not installed",
+                )
+            })?;
             let incoming = req.cookie(COOKIE_NAME);
             let had_cookie = incoming.is_some();
-            let queue: Vec<Message> = incoming
-                .and_then(|value| req.site().message_signer().unsign_object::<Vec<Message>>(&value, None).ok())
-                .unwrap_or_default();
+            let queue: Vec<Message> =
+                incoming.and_then(|value| signer.unsign_object::<Vec<Message>>(&value, None).ok()).unwrap_or_default();
             let messages = Messages(Arc::new(Mutex::new(Store { queue, had_cookie, changed: false })));
-            let site = req.site().clone();
             let secure = req.settings().sessions.cookie_secure || req.is_secure();
-            req.extensions_mut().insert(messages.clone());
+            req.set_local(messages.clone());
             let mut resp = next.run(req).await;
             let store = messages.lock();
             if !store.changed {
@@ -231,7 +250,6 @@ impl Middleware for MessageMiddleware {
                 }
             } else {
                 let mut kept: &[Message] = &store.queue;
-                let signer = site.message_signer();
                 let mut value = signer.sign_object(kept);
                 // Browsers drop cookies past 4 KB: keep the newest messages that fit.
                 while value.len() > 3800 && kept.len() > 1 {

@@ -8,7 +8,7 @@ use http::{Method, StatusCode, header};
 
 use crate::assets::{Asset, AssetDir};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Request, Response};
+use crate::http::Response;
 
 /// A year: hashed names never change content, so browsers and CDNs may keep them.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -106,9 +106,9 @@ impl StaticFiles {
         path.strip_prefix(self.static_url.as_str())
     }
 
-    /// Answers a request for `rel` (the path under STATIC_URL).
-    pub(crate) fn serve(&self, req: &Request, rel: &str) -> Result<Response> {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
+    /// Answers a request (its method and headers) for `rel` (the path under STATIC_URL).
+    pub(crate) fn serve(&self, method: &Method, headers: &http::HeaderMap, rel: &str) -> Result<Response> {
+        if method != Method::GET && method != Method::HEAD {
             return Err(Error::new(
                 ErrorKind::MethodNotAllowed(vec![Method::GET, Method::HEAD]),
                 "static files are read-only",
@@ -129,8 +129,9 @@ impl StaticFiles {
         };
         let etag = format!("\"{}\"", asset.sha256[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
         let cache = if immutable { IMMUTABLE } else { "no-cache" };
-        let fresh = req
-            .header(header::IF_NONE_MATCH)
+        let fresh = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*"));
         let mut resp = if fresh {
             Response::empty(StatusCode::NOT_MODIFIED)

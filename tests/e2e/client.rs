@@ -3,8 +3,9 @@
 use djambda::http::{Method, StatusCode};
 use djambda::middleware::{Next, from_fn};
 use djambda::prelude::*;
+use djambda::routing::get;
 use djambda::test::Client;
-use djambda::urls::{Converter, get};
+use djambda::urls::Converter;
 use djambda::{ConfigError, Site};
 
 fn settings(debug: bool) -> Settings {

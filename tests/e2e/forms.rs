@@ -4,11 +4,11 @@
 //! view decorators (`login_required`, `permission_required`, `csrf_exempt`).
 
 use djambda::auth::{login_required, permission_required};
+use djambda::csrf::csrf_exempt;
 use djambda::forms::{Choices, Form, FormErrors, UploadedFile};
-use djambda::middleware::csrf::csrf_exempt;
 use djambda::prelude::*;
+use djambda::routing::get;
 use djambda::test::Client;
-use djambda::urls::get;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Choices)]
 enum Plan {
@@ -100,11 +100,13 @@ fn site_with_templates(env: &[(&str, &str)], templates: djambda::assets::AssetDi
     Site::builder()
         .settings(crate::example_settings_with(&all))
         .app(djambda::auth::app())
+        .app(djambda::sessions::app())
+        .app(djambda::csrf::app())
+        .app(djambda::messages::app())
         .urls(
             UrlConf::new()
-                .include("accounts/", djambda::auth::urls())
                 .path("signup/", get(signup).post(signup), "signup")
-                .path("hooks/payment/", csrf_exempt(djambda::urls::post(hook)), "hook")
+                .path("hooks/payment/", csrf_exempt(djambda::routing::post(hook)), "hook")
                 .path("secret/", login_required(secret), "secret")
                 .path("vault/", permission_required("crm.delete_company", secret), "vault"),
         )
@@ -345,7 +347,9 @@ async fn a_change_the_database_refuses_is_a_form_error() {
     let site = Site::builder()
         .settings(crate::example_settings_with(&[("DATABASE_URL", db.as_str())]))
         .app(djambda::auth::app())
-        .urls(UrlConf::new().path("perm/", djambda::urls::post(add_permission), "perm"))
+        .app(djambda::sessions::app())
+        .app(djambda::csrf::app())
+        .urls(UrlConf::new().path("perm/", djambda::routing::post(add_permission), "perm"))
         .build()
         .unwrap();
     let mut c = Client::new(site);

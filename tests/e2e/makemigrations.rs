@@ -201,9 +201,9 @@ fn makemigrations_follows_changed_entities() {
         "        /// Phone number.\n        #[sea_orm(column_type = \"String(StringLen::N(40))\")]\n        pub phone: String,\n        /// Profile address.\n        #[sea_orm(indexed)]\n        pub linkedin: String,\n",
     );
     scratch.edit(
-        "site/src/lib.rs",
-        ".model::<crm::models::note::Entity>(\"crm.note\")",
-        ".model::<crm::models::note::Entity>(\"crm.note\")\n        .model::<crm::models::task::Entity>(\"crm.task\")",
+        "site/src/crm/mod.rs",
+        ".model::<models::note::Entity>(\"crm.note\")",
+        ".model::<models::note::Entity>(\"crm.note\")\n        .model::<models::task::Entity>(\"crm.task\")",
     );
     let bin = scratch.build();
     let dbfile = scratch.root.join("scratch.sqlite3");

@@ -1,7 +1,7 @@
 //! The CRM's URLs (Django's `crm/urls.py`), reversed as `crm:<name>`.
 
 use djambda::UrlConf;
-use djambda::urls::{get, post};
+use djambda::routing::{get, post};
 
 use super::views;
 use super::views::edit;

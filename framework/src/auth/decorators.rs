@@ -2,10 +2,15 @@
 //! `LoginRequiredMiddleware`).
 
 use crate::error::{Error, Result};
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::middleware::{Middleware, Next};
-use crate::urls::{IntoRoute, MethodRouter};
-use crate::views::BoxFuture;
+use crate::request::Request;
+use crate::routing::{BoxFuture, IntoRoute, MethodRouter};
+
+/// Route metadata: the route is open to anonymous visitors under [`LoginRequiredMiddleware`]
+/// (see [`login_not_required`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginNotRequired;
 
 /// Where a setting such as LOGIN_URL points: a path (given the request's script prefix) or a
 /// route name.
@@ -47,6 +52,12 @@ pub fn login_not_required<M>(view: impl IntoRoute<M>) -> MethodRouter {
 }
 
 impl MethodRouter {
+    /// Opens the route to anonymous visitors when the site requires login everywhere (see
+    /// [`LoginRequiredMiddleware`]).
+    pub fn login_not_required(self) -> Self {
+        self.with_meta(LoginNotRequired)
+    }
+
     /// [`login_required`] for every view of this route.
     pub fn login_required(self) -> Self {
         self.wrap(|req: Request, view| async move {
@@ -74,7 +85,7 @@ impl MethodRouter {
 
 /// Requires login for every page but those marked [`login_not_required`] (the login page
 /// itself is) and static files (Django 5.1's `LoginRequiredMiddleware`). Add it with
-/// `SiteBuilder::middleware`.
+/// [`SiteBuilder::middleware`](crate::SiteBuilder::middleware), after the auth app's.
 pub struct LoginRequiredMiddleware;
 
 impl Middleware for LoginRequiredMiddleware {
@@ -83,10 +94,10 @@ impl Middleware for LoginRequiredMiddleware {
             if req.is_authenticated() {
                 return Ok(next.run(req).await);
             }
-            match req.site().route_flags(&req) {
+            match req.resolver_match() {
                 // No view (a static file, a 404, an APPEND_SLASH redirect): as it would come.
                 None => Ok(next.run(req).await),
-                Some(flags) if flags.login_not_required => Ok(next.run(req).await),
+                Some(found) if found.route().meta::<LoginNotRequired>().is_some() => Ok(next.run(req).await),
                 Some(_) => redirect_to_login(&req),
             }
         })

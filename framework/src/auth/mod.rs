@@ -1,8 +1,8 @@
 //! Users, logging in and permissions (Django's `django.contrib.auth`).
 //!
-//! Install the app (`.app(djambda::auth::app())`, which brings Django's `auth_*` tables) and
-//! its URLs (`.include("accounts/", djambda::auth::urls())`: `/accounts/login/` and
-//! `/accounts/logout/`). Each request then knows its user ([`Request::user`]); templates get
+//! Install the app (`.app(djambda::auth::app())`, after the sessions app): it brings Django's
+//! `auth_*` tables, its URLs at `/accounts/` (`/accounts/login/` and `/accounts/logout/`),
+//! and [`AuthenticationMiddleware`]. Each request then knows its user ([`Request::user`]); templates get
 //! `user` and `perms` (`{% if perms.crm.add_company %}`); views are guarded with
 //! [`login_required`] and [`permission_required`], or a whole site with
 //! [`LoginRequiredMiddleware`]. Logged-in users are remembered in the session, so this works
@@ -40,19 +40,21 @@ use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, Entit
 use serde::Serialize;
 
 pub use decorators::{
-    LoginRequiredMiddleware, login_not_required, login_required, permission_required, redirect_to_login,
+    LoginNotRequired, LoginRequiredMiddleware, login_not_required, login_required, permission_required,
+    redirect_to_login,
 };
 use models::user;
-pub(crate) use permissions::{PermTable, sync_if_installed};
+use permissions::PermTable;
 pub use permissions::{model_permissions, sync_permissions};
 pub use views::{AuthenticationForm, login_view, logout_view, url_has_allowed_host_and_scheme, urls};
 
 use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::middleware::{Middleware, Next};
+use crate::request::Request;
+use crate::routing::BoxFuture;
 use crate::signing::salted_hmac;
-use crate::site::App;
-use crate::views::BoxFuture;
+use crate::site::app::App;
 
 /// The session key holding the logged-in user's id (Django's `_auth_user_id`).
 pub const SESSION_KEY: &str = "_auth_user_id";
@@ -60,11 +62,29 @@ pub const SESSION_KEY: &str = "_auth_user_id";
 /// every other session of that user.
 pub const HASH_SESSION_KEY: &str = "_auth_user_hash";
 
-/// The auth app (Django's `django.contrib.auth` in INSTALLED_APPS): its tables' migration and
-/// its models for fixtures and permissions. Install it before the apps whose models need
-/// permissions, so `manage migrate` can create them.
+/// The auth app (Django's `django.contrib.auth` in INSTALLED_APPS): its tables' migration,
+/// its models for fixtures and permissions, the login and logout views at `accounts/`
+/// ([`urls`]; move them with [`App::mount`]), [`AuthenticationMiddleware`] in the middleware
+/// list (it needs the sessions app's, before it), `user` and `perms` in every page's context,
+/// and after `migrate` the permissions of every installed model. Install it before the apps
+/// whose models need permissions, so `manage migrate` can create them.
 pub fn app() -> App {
     App::new("auth")
+        .requires("sessions", "djambda::sessions::app()")
+        .requires("csrf", "djambda::csrf::app()")
+        .urls("accounts/", urls())
+        .templates(crate::assets!("src/auth/templates"))
+        .middleware_after::<crate::sessions::SessionMiddleware>(AuthenticationMiddleware)
+        .context_processor(context_values)
+        .on_ready(|setup| {
+            setup.insert_state(PermTable::new(setup.models()));
+            Ok(())
+        })
+        // Quiet, as Django's: `migrate` lists migrations, not the rows it adds for them.
+        .post_migrate(|site, db| async move {
+            permissions::sync_if_migrated(&site, &db).await?;
+            Ok(None)
+        })
         .migrations::<migrations::Migrator>()
         .model::<models::user::Entity>("auth.user")
         .model::<models::group::Entity>("auth.group")
@@ -153,7 +173,7 @@ impl CurrentUser {
 impl Request {
     /// The logged-in user, or `None` for an anonymous visitor (Django's `request.user`).
     pub fn user(&self) -> Option<Arc<User>> {
-        self.extensions().get::<CurrentUser>().and_then(CurrentUser::get)
+        self.local::<CurrentUser>().and_then(|u| u.get())
     }
 
     /// Whether someone is logged in.
@@ -200,7 +220,7 @@ async fn permissions_of<C: ConnectionTrait>(db: &C, user: &user::Model) -> Resul
 pub struct AuthenticationMiddleware;
 
 impl Middleware for AuthenticationMiddleware {
-    fn call(&self, mut req: Request, next: Next) -> BoxFuture<Result<Response>> {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
             let session = req.session();
             let id = session.peek::<String>(SESSION_KEY).and_then(|id| id.parse::<i32>().ok());
@@ -208,7 +228,7 @@ impl Middleware for AuthenticationMiddleware {
                 Some(id) => load_user(&req, id, session.peek::<String>(HASH_SESSION_KEY)).await?,
                 None => None,
             };
-            req.extensions_mut().insert(CurrentUser(Arc::new(Mutex::new(user))));
+            req.set_local(CurrentUser(Arc::new(Mutex::new(user))));
             Ok(next.run(req).await)
         })
     }
@@ -243,12 +263,12 @@ pub async fn login(req: &Request, user: &user::Model) -> Result<()> {
     }
     session.insert(SESSION_KEY, &user.id.to_string());
     session.insert(HASH_SESSION_KEY, &session_auth_hash(&user.password, &req.settings().secret_key));
-    crate::middleware::csrf::rotate_token(req);
+    crate::csrf::rotate_token(req);
     let db = req.db().await?;
     let mut active = user.clone().into_active_model();
     active.last_login = ActiveValue::Set(Some(chrono::Utc::now()));
     let updated = active.update(&db).await?;
-    if let Some(current) = req.extensions().get::<CurrentUser>() {
+    if let Some(current) = req.local::<CurrentUser>() {
         let permissions = permissions_of(&db, &updated).await?;
         current.set(Some(Arc::new(User::from_model(&updated, permissions))));
     }
@@ -258,7 +278,7 @@ pub async fn login(req: &Request, user: &user::Model) -> Result<()> {
 /// Logs the request's user out (Django's `logout`): the session is emptied and its key given up.
 pub fn logout(req: &Request) {
     req.session().flush();
-    if let Some(current) = req.extensions().get::<CurrentUser>() {
+    if let Some(current) = req.local::<CurrentUser>() {
         current.set(None);
     }
 }
@@ -274,7 +294,7 @@ pub async fn set_password<C: ConnectionTrait>(db: &C, user: &user::Model, passwo
 /// The template values `user` and `perms` (Django's `auth` context processor). `perms` has
 /// every permission of the site's models, true or false (`{% if perms.crm.add_company %}`),
 /// so a template may test any of them, logged in or not.
-pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
+fn context_values(req: &Request, ctx: &mut tera::Context) {
     #[derive(Serialize)]
     struct Shown<'a> {
         #[serde(flatten)]
@@ -283,7 +303,7 @@ pub(crate) fn context_values(req: &Request, ctx: &mut tera::Context) {
         is_anonymous: bool,
         full_name: String,
     }
-    let table = req.site().perm_table();
+    let Some(table) = req.state::<PermTable>() else { return };
     match req.user() {
         Some(user) => {
             let perms = if user.is_superuser && user.is_active {

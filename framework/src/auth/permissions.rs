@@ -12,7 +12,8 @@ use crate::site::Site;
 /// Every permission the site's registered models have: `(app_label, codename, name)`, as
 /// Django's default permissions (`crm`, `add_company`, `Can add company`).
 pub fn model_permissions(site: &Site) -> Vec<(String, String, String)> {
-    site.perm_table().entries.iter().map(|e| (e.app.clone(), e.codename.clone(), e.name.clone())).collect()
+    let Some(table) = site.state::<PermTable>() else { return Vec::new() };
+    table.entries.iter().map(|e| (e.app.clone(), e.codename.clone(), e.name.clone())).collect()
 }
 
 /// One model permission.
@@ -107,9 +108,9 @@ pub async fn sync_permissions<C: ConnectionTrait>(site: &Site, db: &C) -> Result
     Ok(created)
 }
 
-/// [`sync_permissions`] when the auth app is installed and migrated (what `migrate` runs last).
-pub(crate) async fn sync_if_installed(site: &Site, db: &sea_orm::DatabaseConnection) -> Result<usize, String> {
-    let Some(auth) = site.migrations().iter().find(|m| m.app_label() == "auth") else { return Ok(0) };
+/// [`sync_permissions`] once the auth app's tables are migrated (what `migrate` runs last).
+pub(crate) async fn sync_if_migrated(site: &Site, db: &sea_orm::DatabaseConnection) -> Result<usize, String> {
+    let Some(auth) = site.app("auth").and_then(|a| a.migrations()) else { return Ok(0) };
     let states = auth.status(db).await.map_err(|e| e.to_string())?;
     if states.is_empty() || states.iter().any(|m| !m.applied) {
         return Ok(0);

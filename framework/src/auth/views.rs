@@ -6,9 +6,10 @@ use super::decorators::resolve_url;
 use super::{authenticate, login, logout, throttle};
 use crate::error::Result;
 use crate::forms::{BoundForm, Form};
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
+use crate::routing::{UrlConf, get};
 use crate::shortcuts::render;
-use crate::urls::{UrlConf, get};
 
 /// The login form (Django's `AuthenticationForm`).
 #[derive(Form, Debug)]
@@ -22,23 +23,24 @@ pub struct AuthenticationForm {
 }
 
 /// Django's `django.contrib.auth.urls` for djambda: `login/` (`login`) and `logout/`
-/// (`logout`, POST only). Include it under `accounts/`.
+/// (`logout`, POST only). The auth app mounts them under `accounts/`.
 ///
 /// ```
 /// use djambda::prelude::*;
 ///
-/// let urls = UrlConf::new().include("accounts/", djambda::auth::urls());
 /// let site = Site::builder()
 ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
-///     .urls(urls)
+///     .app(djambda::sessions::app())
+///     .app(djambda::csrf::app())
+///     .app(djambda::auth::app().mount("users/"))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(site.reverse("login", &[]).unwrap(), "/accounts/login/");
+/// assert_eq!(site.reverse("login", &[]).unwrap(), "/users/login/");
 /// ```
 pub fn urls() -> UrlConf {
     UrlConf::new().path("login/", get(login_view).post(login_view).login_not_required(), "login").path(
         "logout/",
-        crate::urls::post(logout_view).login_not_required(),
+        crate::routing::post(logout_view).login_not_required(),
         "logout",
     )
 }

@@ -11,7 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::views::BoxFuture;
+use futures_util::future::BoxFuture;
+
+use super::Database;
+use crate::assets::AssetDir;
 
 /// One row as a fixture has it: the primary key and the other fields.
 pub type Record = (Value, Map<String, Value>);
@@ -20,7 +23,7 @@ pub type Record = (Value, Map<String, Value>);
 pub type LoadFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// A model that fixtures can hold, registered with
-/// [`SiteBuilder::model`](crate::SiteBuilder::model).
+/// [`App::model`](crate::App::model).
 pub trait FixtureModel: Send + Sync {
     /// `app.model`, as fixtures name it (`crm.company`).
     fn label(&self) -> &str;
@@ -29,7 +32,7 @@ pub trait FixtureModel: Send + Sync {
     /// The table as the model declares it (what `makemigrations` brings the schema to).
     fn schema(&self) -> super::migrations::TableSchema;
     /// Every row as `(pk, fields)`.
-    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>
+    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'static, Result<Vec<Record>, DbErr>>
     where
         Self: 'a;
     /// Inserts one record (its fields with the primary key among them).
@@ -67,7 +70,7 @@ where
         super::migrations::entity_table(self.entity)
     }
 
-    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<Record>, DbErr>>
+    fn dump<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'static, Result<Vec<Record>, DbErr>>
     where
         Self: 'a,
     {
@@ -204,27 +207,36 @@ fn labels(models: &[std::sync::Arc<dyn FixtureModel>]) -> String {
 }
 
 /// The bytes of a fixture: a file path, or a name (`demo`, `demo.json`) from the apps'
-/// fixtures folders.
-pub fn find_fixture(site: &crate::Site, name: &str) -> Result<Vec<u8>, String> {
+/// fixtures folders (`dirs`, searched in order).
+pub fn find_fixture<'a>(dirs: impl IntoIterator<Item = &'a AssetDir>, name: &str) -> Result<Vec<u8>, String> {
     if std::path::Path::new(name).is_file() {
         return std::fs::read(name).map_err(|e| format!("could not read {name}: {e}"));
     }
-    site.apps().iter().find_map(|app| app.fixture(name)).ok_or_else(|| format!("No fixture named '{name}' found."))
+    let file = if name.ends_with(".json") { name.to_owned() } else { format!("{name}.json") };
+    dirs.into_iter()
+        .find_map(|dir| dir.get(&file).map(|a| a.data.into_owned()))
+        .ok_or_else(|| format!("No fixture named '{name}' found."))
 }
 
-/// Loads fixtures by name or path, all in one transaction (Django's `loaddata`).
-pub async fn load_fixtures(site: &crate::Site, names: &[String]) -> Result<Loaded, String> {
+/// Loads fixtures by name (from `dirs`) or path into the `models` they name, all in one
+/// transaction (Django's `loaddata`).
+pub async fn load_fixtures<'a>(
+    database: &Database,
+    models: &[std::sync::Arc<dyn FixtureModel>],
+    dirs: impl IntoIterator<Item = &'a AssetDir> + Clone,
+    names: &[String],
+) -> Result<Loaded, String> {
     let mut records = Vec::new();
     for name in names {
-        let bytes = find_fixture(site, name)?;
+        let bytes = find_fixture(dirs.clone(), name)?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(items)) => records.extend(items.into_iter().map(|r| (format!("fixture '{name}'"), r))),
             Ok(_) => return Err(format!("Problem installing fixture '{name}': a fixture is a JSON list of records.")),
             Err(e) => return Err(format!("Problem installing fixture '{name}': not valid JSON: {e}")),
         }
     }
-    let db = site.database().connection().await.map_err(|e| e.to_string())?;
-    load_records(&db, site.models(), records)
+    let db = database.connection().await.map_err(|e| e.to_string())?;
+    load_records(&db, models, records)
         .await
         .map_err(|e| format!("Problem installing fixtures (nothing was loaded): {e}"))
 }

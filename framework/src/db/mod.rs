@@ -14,13 +14,12 @@ mod migrations;
 
 pub use fixtures::{EntityFixture, FixtureModel, Loaded, Record, dump_records, find_fixture, load_fixtures};
 pub use migrations::{
-    ColumnSchema, ForeignKeySchema, IndexSchema, MigrationSet, MigrationState, SeaMigrations, TableSchema,
-    apply_migrations, entity_table,
+    ColumnSchema, ForeignKeySchema, IndexSchema, MigrationSet, MigrationState, SeaMigrations, TableSchema, entity_table,
 };
 pub(crate) use migrations::{apply_all, autodetector, schema, writer};
 pub use sea_orm;
 use sea_orm::TransactionTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Select};
 pub use sea_orm_migration;
 use tokio::sync::OnceCell;
 
@@ -132,22 +131,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Whether a sea-orm error means the database cannot be reached (503) rather than a bad query.
-pub fn is_connection_error(err: &DbErr) -> bool {
-    use sea_orm::RuntimeErr;
-    match err {
-        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            &**e,
-            sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::Tls(_)
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-        ),
-        _ => false,
-    }
-}
+pub use crate::error::is_connection_error;
 
 /// Django's `get_object_or_404`: the one row `query` finds, or a 404.
 ///

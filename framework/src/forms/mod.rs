@@ -36,53 +36,19 @@
 
 mod fields;
 mod model;
-mod multipart;
 mod render;
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+pub use crate::http::{FormData, UploadedFile};
 pub use djambda_macros::{Choices, Form};
 pub use fields::{clean_choice, is_valid_email, is_valid_url};
 pub use model::{BoundModelForm, ModelForm};
-pub use multipart::UploadedFile;
-pub(crate) use multipart::parse_body;
 use serde::Serialize;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{QueryDict, Request};
-
-/// The data a form is bound to: text values by name and uploaded files (Django's
-/// `request.POST` and `request.FILES`).
-#[derive(Debug, Clone, Default)]
-pub struct FormData {
-    /// The text values.
-    pub fields: QueryDict,
-    /// The uploaded files, by field name.
-    pub files: Vec<(String, UploadedFile)>,
-}
-
-impl FormData {
-    /// Data from `(name, value)` pairs (tests, and forms filled from code).
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        FormData { fields: pairs.into_iter().collect(), files: Vec::new() }
-    }
-
-    /// The last value under `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields.get(name)
-    }
-
-    /// The file uploaded under `name`.
-    pub fn file(&self, name: &str) -> Option<&UploadedFile> {
-        self.files.iter().rev().find(|(n, _)| n == name).map(|(_, f)| f)
-    }
-
-    /// Sets the value of `name`.
-    pub fn set(&mut self, name: &str, value: impl Into<String>) {
-        self.fields.set(name, value);
-    }
-}
+use crate::error::Result;
+use crate::request::Request;
 
 /// How a field is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -491,33 +457,5 @@ impl<F: Form> Serialize for BoundForm<F> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let errors = if self.is_bound() { self.errors().clone() } else { FormErrors::default() };
         render::FormContext::new(&self.fields, self.data.as_ref(), &self.initial, &errors).serialize(s)
-    }
-}
-
-impl Request {
-    /// The body as form data: urlencoded or multipart fields and uploaded files (Django's
-    /// `request.POST` and `request.FILES`); empty without a body. A body of another type is a
-    /// 415, a malformed multipart body a 400.
-    pub fn form_data(&self) -> Result<&FormData> {
-        let form_type =
-            matches!(self.content_type().as_deref(), Some("application/x-www-form-urlencoded" | "multipart/form-data"));
-        if !form_type && !self.body().is_empty() {
-            return Err(Error::new(
-                ErrorKind::UnsupportedMediaType,
-                format!(
-                    "expected a form body (Content-Type: application/x-www-form-urlencoded or multipart/form-data), got {}",
-                    self.content_type().unwrap_or_else(|| "no Content-Type".into())
-                ),
-            ));
-        }
-        self.parsed_form().as_ref().map_err(|(kind, why)| Error::new(kind.clone(), why.clone()))
-    }
-
-    /// The files uploaded with a multipart body.
-    pub fn files(&self) -> &[(String, UploadedFile)] {
-        match self.parsed_form() {
-            Ok(data) => &data.files,
-            Err(_) => &[],
-        }
     }
 }

@@ -35,8 +35,8 @@ use serde::Serialize;
 use super::fields::REQUIRED;
 use super::{FieldSpec, FormData, FormErrors, FormField, TextKind, Widget, render};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Request;
-use crate::views::BoxFuture;
+use crate::request::Request;
+use crate::routing::BoxFuture;
 
 type Convert = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
 type Loader = Arc<dyn Fn(sea_orm::DatabaseConnection) -> BoxFuture<Result<Vec<(String, String)>>> + Send + Sync>;

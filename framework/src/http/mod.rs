@@ -2,15 +2,16 @@
 //!
 //! Both front doors (the dev server and the Lambda door) turn what they receive into one
 //! `http::Request<Bytes>`, recording what only they know as request extensions ([`ScriptName`],
-//! [`ClientAddr`], [`BodyTooLarge`]); the site wraps it in a [`Request`] for the view.
+//! [`ClientAddr`], [`BodyTooLarge`]); the site wraps it in a [`Request`](crate::Request) for the view.
 
 pub(crate) mod date;
+mod multipart;
 mod querydict;
-mod request;
 mod response;
 
+pub(crate) use multipart::parse_body;
+pub use multipart::{FormData, UploadedFile};
 pub use querydict::QueryDict;
-pub use request::Request;
 pub use response::Response;
 
 pub use ::http::{HeaderMap, Method, StatusCode, header};

@@ -23,6 +23,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// Adds `value` to the `Vary` header unless it is there already (Django's
+    /// `patch_vary_headers`): a response that read the session varies by `Cookie`.
+    pub fn patch_vary(&mut self, value: &str) {
+        let current = self.header(header::VARY).unwrap_or("").to_owned();
+        if current.split(',').any(|v| v.trim().eq_ignore_ascii_case(value) || v.trim() == "*") {
+            return;
+        }
+        let joined = if current.trim().is_empty() { value.to_owned() } else { format!("{current}, {value}") };
+        self.set_header(header::VARY, &joined);
+    }
+
     /// A response with a status and a body, and no headers yet.
     pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
         let mut inner = http::Response::new(body.into());

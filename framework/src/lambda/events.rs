@@ -1,11 +1,7 @@
 //! The events a site's function receives besides HTTP requests: scheduled tasks, SQS
 //! messages, S3 object events, SNS notifications, and remote `manage` commands. Each is
-//! recognised by its shape and handed to what the site registered; none reaches the URL
-//! resolver.
-
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::sync::Arc;
+//! recognised by its shape and handed to what the site registered
+//! ([`EventHandlers`](crate::site::EventHandlers)); none reaches the URL resolver.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 /// The typed events handlers receive, from the `aws_lambda_events` crate.
@@ -13,112 +9,6 @@ pub use aws_lambda_events::event::{s3::S3Event, sns::SnsEvent, sqs::SqsMessage};
 use serde_json::Value;
 
 use crate::site::Site;
-use crate::views::BoxFuture;
-
-type Handler<T> = Arc<dyn Fn(Site, T) -> BoxFuture<crate::Result<()>> + Send + Sync>;
-
-fn boxed<T, F, Fut>(f: F) -> Handler<T>
-where
-    F: Fn(Site, T) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = crate::Result<()>> + Send + 'static,
-{
-    Arc::new(move |site, event| Box::pin(f(site, event)))
-}
-
-/// What the site registered for non-HTTP events (built by the `SiteBuilder` methods
-/// [`schedule`](crate::SiteBuilder::schedule), [`sqs`](crate::SiteBuilder::sqs),
-/// [`s3`](crate::SiteBuilder::s3) and [`sns`](crate::SiteBuilder::sns)).
-#[derive(Default, Clone)]
-pub struct EventHandlers {
-    pub(crate) tasks: BTreeMap<String, (String, Handler<Value>)>,
-    pub(crate) queues: BTreeMap<String, Handler<SqsMessage>>,
-    pub(crate) s3: Option<Handler<S3Event>>,
-    pub(crate) sns: Option<Handler<SnsEvent>>,
-}
-
-impl EventHandlers {
-    pub(crate) fn add_task<F, Fut>(&mut self, name: &str, when: &str, f: F)
-    where
-        F: Fn(Site, Value) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.tasks.insert(name.to_owned(), (when.to_owned(), boxed(f)));
-    }
-
-    /// Each scheduled task's name and EventBridge schedule expression (`rate(1 day)`).
-    pub fn schedules(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.tasks.iter().map(|(name, (when, _))| (name.as_str(), when.as_str()))
-    }
-
-    /// Whether an S3 handler is registered.
-    pub fn has_s3(&self) -> bool {
-        self.s3.is_some()
-    }
-
-    /// Whether an SNS handler is registered.
-    pub fn has_sns(&self) -> bool {
-        self.sns.is_some()
-    }
-
-    /// Problems with what was registered (a schedule expression EventBridge would refuse).
-    pub(crate) fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (name, when) in self.schedules() {
-            let shaped = (when.starts_with("rate(") || when.starts_with("cron(")) && when.ends_with(')');
-            if !shaped {
-                out.push(format!(
-                    "the schedule of task {name:?} is {when:?}; EventBridge takes `rate(5 minutes)` or \
-                     `cron(0 3 * * ? *)`"
-                ));
-            }
-            let valid_name =
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !valid_name {
-                out.push(format!("the task name {name:?} may only hold letters, digits, `-` and `_`"));
-            }
-        }
-        for queue in self.queue_names().filter(|q| *q != "*") {
-            if !queue.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') || queue.len() > 80 {
-                out.push(format!("the queue name {queue:?} is not an SQS queue name (letters, digits, `-`, `_`)"));
-            }
-        }
-        out
-    }
-
-    pub(crate) fn add_queue<F, Fut>(&mut self, queue: &str, f: F)
-    where
-        F: Fn(Site, SqsMessage) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.queues.insert(queue.to_owned(), boxed(f));
-    }
-
-    pub(crate) fn set_s3<F, Fut>(&mut self, f: F)
-    where
-        F: Fn(Site, S3Event) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.s3 = Some(boxed(f));
-    }
-
-    pub(crate) fn set_sns<F, Fut>(&mut self, f: F)
-    where
-        F: Fn(Site, SnsEvent) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.sns = Some(boxed(f));
-    }
-
-    /// The names of the scheduled tasks, in order.
-    pub fn task_names(&self) -> impl Iterator<Item = &str> {
-        self.tasks.keys().map(String::as_str)
-    }
-
-    /// The queues with a consumer, in order.
-    pub fn queue_names(&self) -> impl Iterator<Item = &str> {
-        self.queues.keys().map(String::as_str)
-    }
-}
 
 /// An S3 event's object key as the object is named: S3 sends keys form-encoded (`Happy+Face.jpg`,
 /// `caf%C3%A9.csv`).

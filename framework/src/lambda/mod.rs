@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use crate::http::{ClientAddr, LambdaInvocation, ScriptName};
 use crate::site::Site;
-pub use events::EventHandlers;
+pub use crate::site::events::EventHandlers;
 use events::{EventError, Kind};
 
 /// The variables the Lambda runtime sets; lambda_http panics without them, so they are checked

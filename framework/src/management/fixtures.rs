@@ -3,8 +3,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::db::{dump_records, load_fixtures};
+use crate::db::{Loaded, dump_records, load_fixtures};
 use crate::site::Site;
+
+/// Loads fixtures by name (from the apps' fixtures folders) or path into the site's models.
+pub(crate) async fn load(site: &Site, names: &[String]) -> Result<Loaded, String> {
+    load_fixtures(site.database(), site.models(), site.fixture_dirs(), names).await
+}
 
 /// `dumpdata [labels] [--indent N] [--output FILE]`.
 pub(crate) fn dumpdata(site: &Site, labels: &[String], indent: Option<usize>, output: Option<&Path>) -> ExitCode {
@@ -52,7 +57,7 @@ pub(crate) fn dumpdata(site: &Site, labels: &[String], indent: Option<usize>, ou
 
 /// `loaddata FIXTURE...`: files by path, or names looked up in the apps' fixtures folders.
 pub(crate) fn loaddata(site: &Site, names: &[String]) -> ExitCode {
-    match super::block_on(load_fixtures(site, names)) {
+    match super::block_on(load(site, names)) {
         Ok(loaded) => {
             println!("Installed {} object(s) from {} fixture(s)", loaded.objects, names.len());
             ExitCode::SUCCESS

@@ -115,7 +115,9 @@ pub(crate) fn migrate(site: &Site, app: Option<&str>, target: Option<&str>) -> E
         if !changed {
             println!("  No migrations to apply.");
         }
-        crate::auth::sync_if_installed(site, &db).await?;
+        for line in site.post_migrate(&db).await? {
+            println!("{line}");
+        }
         Ok(())
     });
     match result {

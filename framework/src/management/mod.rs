@@ -23,13 +23,11 @@ pub use users::PASSWORD_ENV;
 
 use std::process::ExitCode;
 
-use std::sync::Arc;
-
 use clap::{Parser, Subcommand};
 
-use crate::views::BoxFuture;
-
-use crate::site::{ConfigError, Site};
+use crate::site::Site;
+use crate::site::builder::ConfigError;
+pub use crate::site::commands::{CommandFn, SiteCommand};
 
 #[derive(Parser)]
 #[command(
@@ -121,8 +119,6 @@ enum Command {
         /// The username (default: the current system user's name).
         username: Option<String>,
     },
-    /// Deletes expired sessions from the database (SESSION_ENGINE = "db").
-    Clearsessions,
     /// Writes every static file, under its plain and content-hashed names, plus a
     /// staticfiles.json manifest, to DIR (for S3/CloudFront; then set STATIC_URL to its URL).
     Collectstatic {
@@ -171,39 +167,6 @@ pub fn execute(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
     Manage::new(site).run()
 }
 
-/// What a site's own command runs: it gets the site and its parsed arguments.
-pub type CommandFn = Arc<dyn Fn(Site, clap::ArgMatches) -> BoxFuture<crate::Result<()>> + Send + Sync>;
-
-/// A site's own management command (Django's `app/management/commands/*.py`): a clap command
-/// and what it does.
-///
-/// ```no_run
-/// use djambda::management::{Manage, SiteCommand};
-/// # fn site() -> Result<djambda::Site, djambda::ConfigError> { djambda::Site::builder().build() }
-///
-/// let hello = SiteCommand::new(clap::Command::new("hello").about("Says hello"), |_site, _args| {
-///     Box::pin(async move {
-///         println!("hello");
-///         Ok(())
-///     })
-/// });
-/// let code = Manage::new(site).command(hello).run();
-/// ```
-pub struct SiteCommand {
-    cli: clap::Command,
-    run: CommandFn,
-}
-
-impl SiteCommand {
-    /// A command described by `cli` (its name, help and arguments) that runs `run`.
-    pub fn new(
-        cli: clap::Command,
-        run: impl Fn(Site, clap::ArgMatches) -> BoxFuture<crate::Result<()>> + Send + Sync + 'static,
-    ) -> Self {
-        SiteCommand { cli, run: Arc::new(run) }
-    }
-}
-
 /// The `manage` program: djambda's commands plus the site's own.
 pub struct Manage {
     site: fn() -> Result<Site, ConfigError>,
@@ -225,13 +188,19 @@ impl Manage {
     /// Parses the arguments and runs the command (or serves Lambda invocations when run with
     /// no command where `AWS_LAMBDA_RUNTIME_API` is set).
     pub fn run(self) -> ExitCode {
-        let site = self.site;
         let no_args = std::env::args_os().len() <= 1;
         if no_args && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
-            return serve_lambda(site);
+            return serve_lambda(self.site);
+        }
+        // Built once, before parsing: the installed apps bring commands of their own. A site
+        // that cannot be built still gets its help; its commands say why they cannot run.
+        let built = (self.site)();
+        let mut commands = self.commands;
+        if let Ok(site) = &built {
+            commands.extend(site.commands().iter().cloned());
         }
         let mut cli = <Cli as clap::CommandFactory>::command();
-        for c in &self.commands {
+        for c in &commands {
             cli = cli.subcommand(c.cli.clone());
         }
         let matches = match cli.clone().try_get_matches() {
@@ -243,10 +212,11 @@ impl Manage {
             }
         };
         if let Some((name, args)) = matches.subcommand()
-            && let Some(custom) = self.commands.iter().find(|c| c.cli.get_name() == name)
+            && let Some(custom) = commands.iter().find(|c| c.cli.get_name() == name)
         {
-            return run_site_command(site, &custom.run, args.clone());
+            return run_site_command(&built, &custom.run, args.clone());
         }
+        let site = &built;
         let parsed = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
             Ok(p) => p,
             Err(e) => {
@@ -259,7 +229,7 @@ impl Manage {
                 let _ = cli.print_help();
                 ExitCode::SUCCESS
             }
-            Some(Command::Runserver { addrport }) => runserver::run(site, addrport.as_deref()),
+            Some(Command::Runserver { addrport }) => runserver::run(built, addrport.as_deref()),
             Some(Command::Check { database }) => check(site, database),
             Some(Command::Migrate { app, target }) => {
                 with_site(site, |s| migrate::migrate(s, app.as_deref(), target.as_deref()))
@@ -277,9 +247,8 @@ impl Manage {
                 with_site(site, |s| users::createsuperuser(s, noinput, username, email))
             }
             Some(Command::Changepassword { username }) => with_site(site, |s| users::changepassword(s, username)),
-            Some(Command::Clearsessions) => with_site(site, users::clearsessions),
             Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
-            Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(site),
+            Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(self.site),
             Some(Command::Lambda {
                 action: Some(LambdaAction::Template { output, memory, timeout, arm64, http_api, code_uri }),
             }) => with_site(site, |s| {
@@ -289,9 +258,9 @@ impl Manage {
     }
 }
 
-fn run_site_command(site: fn() -> Result<Site, ConfigError>, run: &CommandFn, args: clap::ArgMatches) -> ExitCode {
+fn run_site_command(site: &Result<Site, ConfigError>, run: &CommandFn, args: clap::ArgMatches) -> ExitCode {
     let site = match load(site) {
-        Ok(s) => s,
+        Ok(s) => s.clone(),
         Err(code) => return code,
     };
     match block_on(async move { run(site, args).await.map_err(|e| e.to_string()) }) {
@@ -303,21 +272,21 @@ fn run_site_command(site: fn() -> Result<Site, ConfigError>, run: &CommandFn, ar
     }
 }
 
-fn load(site: fn() -> Result<Site, ConfigError>) -> Result<Site, ExitCode> {
-    site().map_err(|e| {
+fn load(site: &Result<Site, ConfigError>) -> Result<&Site, ExitCode> {
+    site.as_ref().map_err(|e| {
         eprintln!("CommandError: {e}");
         ExitCode::FAILURE
     })
 }
 
-fn with_site(site: fn() -> Result<Site, ConfigError>, run: impl FnOnce(&Site) -> ExitCode) -> ExitCode {
+fn with_site(site: &Result<Site, ConfigError>, run: impl FnOnce(&Site) -> ExitCode) -> ExitCode {
     match load(site) {
-        Ok(s) => run(&s),
+        Ok(s) => run(s),
         Err(code) => code,
     }
 }
 
-fn check(site: fn() -> Result<Site, ConfigError>, database: bool) -> ExitCode {
+fn check(site: &Result<Site, ConfigError>, database: bool) -> ExitCode {
     let site = match load(site) {
         Ok(s) => s,
         Err(code) => return code,
@@ -331,7 +300,7 @@ fn check(site: fn() -> Result<Site, ConfigError>, database: bool) -> ExitCode {
         }
     };
     if database {
-        match check_database(&site) {
+        match check_database(site) {
             Ok(()) => println!("Database {} is reachable.", site.database().display_url()),
             Err(e) => problems.push(format!("the database {} is not reachable: {e}", site.database().display_url())),
         }

@@ -3,7 +3,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
-use crate::site::{ConfigError, Site};
+use crate::site::Site;
+use crate::site::builder::ConfigError;
 
 const DEFAULT_PORT: u16 = 8000;
 
@@ -27,7 +28,7 @@ pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
     }
 }
 
-pub(crate) fn run(site: fn() -> Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
+pub(crate) fn run(site: Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
     let addr = match parse_addrport(addrport) {
         Ok(a) => a,
         Err(e) => {
@@ -36,7 +37,7 @@ pub(crate) fn run(site: fn() -> Result<Site, ConfigError>, addrport: Option<&str
         }
     };
     println!("Performing system checks...\n");
-    let site = match site() {
+    let site = match site {
         Ok(s) => s,
         Err(e) => {
             eprintln!("CommandError: {e}");
@@ -93,10 +94,10 @@ async fn create_default_database(site: &Site) -> Result<(), String> {
         return Ok(());
     }
     println!("No database yet: creating {} (set DATABASE_URL to use another database).", file.display());
-    let applied = crate::db::apply_migrations(site).await?;
+    let (applied, _) = site.apply_migrations().await?;
     println!("  Applied {} migration(s): {}", applied.len(), applied.join(", "));
     if let Some(fixture) = site.initial_data() {
-        let loaded = crate::db::load_fixtures(site, &[fixture.to_owned()]).await?;
+        let loaded = super::fixtures::load(site, &[fixture.to_owned()]).await?;
         println!("  Installed {} object(s) from the '{fixture}' fixture (manage loaddata {fixture}).", loaded.objects);
     }
     Ok(())

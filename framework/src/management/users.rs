@@ -1,5 +1,4 @@
-//! `createsuperuser`, `changepassword` and `clearsessions` (Django's auth and sessions
-//! commands). Passwords are read from the terminal without echo, twice.
+//! `createsuperuser` and `changepassword` (Django's auth commands). Passwords are read from the terminal without echo, twice.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -9,7 +8,6 @@ use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, DatabaseConnection, En
 use crate::auth::hashers::{make_password, unusable_password};
 use crate::auth::models::user;
 use crate::auth::password_validation::validate_password;
-use crate::conf::SessionEngine;
 use crate::forms::is_valid_email;
 use crate::site::Site;
 
@@ -233,31 +231,6 @@ pub(crate) fn changepassword(site: &Site, username: Option<String>) -> ExitCode 
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(e),
-    }
-}
-
-/// `clearsessions`: deletes expired sessions from the database engine's table.
-pub(crate) fn clearsessions(site: &Site) -> ExitCode {
-    if site.settings().sessions.engine != SessionEngine::Database {
-        println!("Nothing to clear: with SESSION_ENGINE other than \"db\", sessions expire by themselves.");
-        return ExitCode::SUCCESS;
-    }
-    let result = super::block_on(async {
-        use crate::sessions::models::session;
-        let db = site.database().connection().await.map_err(|e| e.to_string())?;
-        let gone = session::Entity::delete_many()
-            .filter(session::Column::ExpireDate.lte(chrono::Utc::now()))
-            .exec(&db)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(gone.rows_affected)
-    });
-    match result {
-        Ok(n) => {
-            println!("Deleted {n} expired session(s).");
-            ExitCode::SUCCESS
-        }
         Err(e) => fail(e),
     }
 }

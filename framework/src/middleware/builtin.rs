@@ -7,8 +7,9 @@ use http::header::{self, HeaderValue};
 
 use super::{Middleware, Next};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{BodyTooLarge, Request, Response};
-use crate::views::BoxFuture;
+use crate::http::{BodyTooLarge, Response};
+use crate::request::Request;
+use crate::routing::BoxFuture;
 
 /// Logs one line per request to stderr: time, method, path, status, size and how long it took,
 /// as runserver prints them, or, for a request that came through the Lambda door, as a JSON

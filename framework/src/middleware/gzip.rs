@@ -7,8 +7,9 @@ use http::{HeaderValue, header};
 
 use super::{Middleware, Next};
 use crate::error::Result;
-use crate::http::{Request, Response};
-use crate::views::BoxFuture;
+use crate::http::Response;
+use crate::request::Request;
+use crate::routing::BoxFuture;
 
 /// Compresses text responses (HTML, CSS, JavaScript, JSON, XML, SVG) of 200 bytes or more with
 /// brotli or gzip, whichever the client's `Accept-Encoding` prefers (brotli on a tie), and adds
@@ -25,7 +26,7 @@ use crate::views::BoxFuture;
 ///
 /// let site = Site::builder()
 ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
-///     .middleware(Arc::new(djambda::middleware::Compression::default()))
+///     .middleware(djambda::middleware::Compression::default())
 ///     .build();
 /// assert!(site.is_ok());
 /// ```

@@ -2,25 +2,27 @@
 //! the request and a [`Next`] for the rest of the chain; it may answer by itself
 //! (short-circuit), change the request before passing it on, or change the response after.
 //!
-//! The first middleware in the list is the outermost, as in Django's `MIDDLEWARE`. An error a
-//! middleware returns becomes the site's error page right there, so the middleware outside it
-//! (logging, say) still sees a response with a status.
+//! The site's list of middleware is Django's `MIDDLEWARE` ([`MiddlewareList`]): the first is
+//! the outermost. The handler builds the chain from it once, when the site is built; [`Next`]
+//! wraps only what comes after, never the site. An error a middleware returns becomes the
+//! site's error page right there, so the middleware outside it (logging, say) still sees a
+//! response with a status.
 
 mod builtin;
-pub mod csrf;
 mod gzip;
+mod list;
 
 pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, RequestLog, SecurityMiddleware};
-pub use csrf::CsrfViewMiddleware;
 pub use gzip::Compression;
+pub use list::MiddlewareList;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::error::Result;
-use crate::http::{Request, Response};
-use crate::site::{ErrorSnapshot, Site};
-use crate::views::BoxFuture;
+use crate::error::{Error, Result};
+use crate::http::Response;
+use crate::request::{Request, RequestHead};
+use crate::routing::BoxFuture;
 
 /// One middleware of the chain.
 ///
@@ -46,23 +48,30 @@ pub trait Middleware: Send + Sync + 'static {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>>;
 }
 
+/// What a [`Next`] runs: the rest of the chain (built by the handler), and the error page
+/// for what it fails with.
+pub(crate) trait Endpoint: Send + Sync + 'static {
+    fn call(&self, req: Request) -> BoxFuture<Result<Response>>;
+    fn error_response(&self, head: RequestHead, err: &Error) -> Response;
+}
+
 /// The rest of the middleware chain, ending in the view.
 pub struct Next {
-    pub(crate) site: Site,
-    pub(crate) index: usize,
-    /// What an error page needs to know of the request, taken once when it arrived.
-    pub(crate) snapshot: Arc<ErrorSnapshot>,
+    inner: Arc<dyn Endpoint>,
 }
 
 impl Next {
+    pub(crate) fn new(inner: Arc<dyn Endpoint>) -> Self {
+        Next { inner }
+    }
+
     /// Runs the rest of the chain and the view; errors have become error pages by then.
     pub async fn run(self, req: Request) -> Response {
-        let Next { site, index, snapshot } = self;
-        let result = match site.middleware().get(index).cloned() {
-            Some(mw) => mw.call(req, Next { site: site.clone(), index: index + 1, snapshot: snapshot.clone() }).await,
-            None => return site.dispatch(req, &snapshot).await,
-        };
-        result.unwrap_or_else(|err| site.error_response(&snapshot, &err))
+        let head = req.head();
+        match self.inner.call(req).await {
+            Ok(resp) => resp,
+            Err(err) => self.inner.error_response(head, &err),
+        }
     }
 }
 
@@ -89,12 +98,12 @@ where
 ///     let resp = next.run(req).await;
 ///     Ok(resp.with_header("server-timing", &format!("view;dur={}", started.elapsed().as_millis())))
 /// });
-/// # let _ = timing;
+/// # let _ = Site::builder().middleware(timing);
 /// ```
-pub fn from_fn<F, Fut>(f: F) -> Arc<dyn Middleware>
+pub fn from_fn<F, Fut>(f: F) -> impl Middleware
 where
     F: Fn(Request, Next) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Response>> + Send + 'static,
 {
-    Arc::new(FnMiddleware(f))
+    FnMiddleware(f)
 }

@@ -3,25 +3,6 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::site::App;
-
-/// The sessions app (Django's `django.contrib.sessions` in INSTALLED_APPS): its migration.
-/// Install it for `SESSION_ENGINE = "db"`; the other engines need no table.
-///
-/// ```
-/// use djambda::prelude::*;
-///
-/// let site = Site::builder()
-///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
-///     .app(djambda::sessions::migrations::app())
-///     .build()
-///     .unwrap();
-/// assert_eq!(site.migrations()[0].app_label(), "sessions");
-/// ```
-pub fn app() -> App {
-    App::new("sessions").migrations::<Migrator>()
-}
-
 /// The sessions app's migrations, kept in their own bookkeeping table.
 pub struct Migrator;
 

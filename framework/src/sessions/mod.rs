@@ -19,23 +19,55 @@
 //! ```
 
 mod backends;
+mod clear;
 pub mod migrations;
 pub mod models;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cookie::Cookie;
-use http::header;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 pub use backends::{CacheStore, DatabaseStore, SessionStore, SignedCookieStore, store_for};
 
-use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::error::{Error, Result};
+use crate::http::Response;
 use crate::middleware::{Middleware, Next};
-use crate::views::BoxFuture;
+use crate::request::Request;
+use crate::routing::{BoxFuture, FromRequest};
+use crate::site::app::App;
+use crate::templates::Context;
+
+/// The sessions app (Django's `django.contrib.sessions`): the `djambda_session` table's
+/// migration (used by SESSION_ENGINE = "db"), [`SessionMiddleware`] in the middleware list,
+/// the store SESSION_ENGINE names, and `manage clearsessions`.
+pub fn app() -> App {
+    App::new("sessions")
+        .migrations::<migrations::Migrator>()
+        .middleware(SessionMiddleware)
+        // A page shows who is logged in, so it depends on the session cookie (Vary: Cookie).
+        .context_processor(|req: &Request, _ctx: &mut Context| {
+            if let Some(session) = req.local::<Session>() {
+                session.mark_accessed();
+            }
+        })
+        .on_ready(|setup| {
+            let store = store_for(setup.settings(), setup.database())?;
+            setup.insert_state(SessionStoreState(store));
+            Ok(())
+        })
+        .command(clear::command())
+}
+
+/// Where sessions are kept (SESSION_ENGINE), on the site.
+struct SessionStoreState(Arc<dyn SessionStore>);
+
+/// The site's session store (SESSION_ENGINE); `None` without the sessions app.
+pub fn session_store(site: &crate::Site) -> Option<&Arc<dyn SessionStore>> {
+    site.state::<SessionStoreState>().map(|s| &s.0)
+}
 
 /// The session of one request: a map of JSON values by key. Cheap to clone (all clones are the
 /// same session); changes are saved when the response goes out.
@@ -175,14 +207,14 @@ impl Session {
 }
 
 impl Request {
-    /// This request's session (Django's `request.session`). Outside the session middleware (a
-    /// request built by hand) it is an empty session whose changes are not saved.
+    /// This request's session (Django's `request.session`). Without the sessions app it is an
+    /// empty session whose changes are not saved.
     pub fn session(&self) -> Session {
-        self.extensions().get::<Session>().cloned().unwrap_or_default()
+        self.local::<Session>().unwrap_or_default()
     }
 }
 
-impl crate::views::FromRequest for Session {
+impl FromRequest for Session {
     fn from_request(req: &Request) -> Result<Self> {
         Ok(req.session())
     }
@@ -194,11 +226,13 @@ impl crate::views::FromRequest for Session {
 pub struct SessionMiddleware;
 
 impl Middleware for SessionMiddleware {
-    fn call(&self, mut req: Request, next: Next) -> BoxFuture<Result<Response>> {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
             let site = req.site().clone();
             let settings = &site.settings().sessions;
-            let store = site.session_store();
+            let store = session_store(&site).ok_or_else(|| {
+                Error::internal("SessionMiddleware is in the middleware list but the sessions app is not installed")
+            })?;
             let incoming = req.cookie(&settings.cookie_name);
             let session = match &incoming {
                 Some(value) => match store.load(value).await? {
@@ -208,7 +242,7 @@ impl Middleware for SessionMiddleware {
                 None => Session::default(),
             };
             let secure = settings.cookie_secure || req.is_secure();
-            req.extensions_mut().insert(session.clone());
+            req.set_local(session.clone());
             let mut resp = next.run(req).await;
 
             let (accessed, modified, retired) = session.take_changes();
@@ -216,7 +250,7 @@ impl Middleware for SessionMiddleware {
                 store.delete(&old).await?;
             }
             if accessed {
-                patch_vary(&mut resp, "Cookie");
+                resp.patch_vary("Cookie");
             }
             let (empty, key) = {
                 let state = session.lock();
@@ -272,14 +306,4 @@ impl Middleware for SessionMiddleware {
             Ok(resp)
         })
     }
-}
-
-/// Adds `value` to the response's `Vary` header unless it is there already.
-pub(crate) fn patch_vary(resp: &mut Response, value: &str) {
-    let current = resp.header(header::VARY).unwrap_or("").to_owned();
-    if current.split(',').any(|v| v.trim().eq_ignore_ascii_case(value) || v.trim() == "*") {
-        return;
-    }
-    let joined = if current.trim().is_empty() { value.to_owned() } else { format!("{current}, {value}") };
-    resp.set_header(header::VARY, &joined);
 }

@@ -1,109 +1,31 @@
-//! Assembling a site: apps, settings, URL conf, templates, static files, middleware, database.
+//! Assembling a site (Django's settings module and `django.setup()`): the installed apps,
+//! the root URL conf, the middleware list, tower layers, templates, static files and the
+//! database, checked and put together once.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use super::Site;
+use bytes::Bytes;
+
+use super::app::{App, AppSetup};
+use super::commands::Commands;
+use super::events::EventHandlers;
+use super::state::TypeMap;
+use super::{Entry, InstalledApp, Site, SiteInner};
 use crate::assets::AssetDir;
 use crate::conf::{Settings, SettingsError};
-use crate::db::{Database, EntityFixture, FixtureModel, MigrationSet, SeaMigrations};
-use crate::http::Request;
-use crate::middleware::{self, Middleware};
+use crate::db::Database;
+use crate::handler::Handler;
+use crate::middleware::{self, Middleware, MiddlewareList};
+use crate::routing::{BoxFuture, Flattened, UrlConf};
+use crate::shortcuts::{ContextProcessor, ContextProcessors};
 use crate::staticfiles::StaticFiles;
-use crate::templates::{ContextProcessor, Templates};
-use crate::urls::{Converter, Converters, Resolver, UrlConf, UrlConfError};
-
-/// An installed app (Django's `INSTALLED_APPS` entry): its own templates and static files.
-/// Its URLs are included from the root URL conf, as in Django.
-///
-/// ```ignore
-/// pub fn app() -> App {
-///     App::new("crm").templates(djambda::assets!("src/crm/templates")).static_files(djambda::assets!("src/crm/static"))
-/// }
-/// ```
-#[derive(Clone)]
-pub struct App {
-    name: String,
-    templates: Option<AssetDir>,
-    static_files: Option<AssetDir>,
-    fixtures: Option<AssetDir>,
-    migrations: Option<Arc<dyn MigrationSet>>,
-    models: Vec<Arc<dyn FixtureModel>>,
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("name", &self.name)
-            .field("migrations", &self.migrations.is_some())
-            .field("models", &self.models.iter().map(|m| m.label().to_owned()).collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl App {
-    /// An app called `name` (its URL namespace, by convention).
-    pub fn new(name: &str) -> Self {
-        App {
-            name: name.to_owned(),
-            templates: None,
-            static_files: None,
-            fixtures: None,
-            migrations: None,
-            models: Vec::new(),
-        }
-    }
-
-    /// The app's migrations (a sea-orm-migration `Migrator`), applied by `manage migrate` under
-    /// the app's name. Give the migrator its own `migration_table_name` when it is not the
-    /// site's only one.
-    pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self) -> Self {
-        self.migrations = Some(Arc::new(SeaMigrations::<M>::new(&self.name)));
-        self
-    }
-
-    /// One of the app's models (a sea-orm entity with an `id` primary key), as `app.model`
-    /// for fixtures and permissions.
-    pub fn model<E>(mut self, label: &str) -> Self
-    where
-        EntityFixture<E>: FixtureModel + 'static,
-        E: sea_orm::EntityTrait,
-    {
-        self.models.push(Arc::new(EntityFixture::<E>::new(label)));
-        self
-    }
-
-    /// The app's template folder.
-    pub fn templates(mut self, dir: AssetDir) -> Self {
-        self.templates = Some(dir);
-        self
-    }
-
-    /// The app's static folder.
-    pub fn static_files(mut self, dir: AssetDir) -> Self {
-        self.static_files = Some(dir);
-        self
-    }
-
-    /// The app's fixtures folder: `manage loaddata demo` finds `demo.json` there.
-    pub fn fixtures(mut self, dir: AssetDir) -> Self {
-        self.fixtures = Some(dir);
-        self
-    }
-
-    /// The fixture file `name` (`demo` or `demo.json`) from the app's fixtures folder.
-    pub fn fixture(&self, name: &str) -> Option<Vec<u8>> {
-        let file = if name.ends_with(".json") { name.to_owned() } else { format!("{name}.json") };
-        self.fixtures.as_ref()?.get(&file).map(|a| a.data.into_owned())
-    }
-
-    /// The app's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
+use crate::templates::Templates;
+use crate::urls::{Converter, Converters, Resolver, UrlConfError};
 
 /// Why a site could not be assembled: every problem found, each saying how to fix it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The settings are invalid.
     Settings(SettingsError),
@@ -115,8 +37,15 @@ pub enum ConfigError {
     Migrations(String),
     /// A schedule or queue is registered wrongly.
     Events(String),
-    /// The session engine cannot be used as configured.
-    Sessions(String),
+    /// The middleware list names a middleware it does not hold.
+    Middleware(String),
+    /// An app could not get ready (its `on_ready` step failed).
+    App {
+        /// The app's name.
+        app: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for ConfigError {
@@ -128,9 +57,8 @@ impl std::fmt::Display for ConfigError {
                 write!(f, "the URL conf has {} problem(s): {}", errors.len(), list.join("; "))
             }
             ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
-            ConfigError::Migrations(e) => e.fmt(f),
-            ConfigError::Events(e) => e.fmt(f),
-            ConfigError::Sessions(e) => e.fmt(f),
+            ConfigError::Migrations(e) | ConfigError::Events(e) | ConfigError::Middleware(e) => e.fmt(f),
+            ConfigError::App { app, message } => write!(f, "the app {app:?} could not get ready: {message}"),
         }
     }
 }
@@ -143,7 +71,11 @@ impl From<SettingsError> for ConfigError {
     }
 }
 
-/// Assembles a [`Site`].
+type ListEdit = Box<dyn FnOnce(&mut MiddlewareList) + Send>;
+type LayerFn = Box<dyn FnOnce(HttpService) -> HttpService + Send>;
+
+/// Assembles a [`Site`]: settings, then the installed apps (Django's `INSTALLED_APPS`), the
+/// root URL conf, and edits to the middleware list (Django's `MIDDLEWARE`).
 ///
 /// ```
 /// use djambda::prelude::*;
@@ -160,41 +92,68 @@ impl From<SettingsError> for ConfigError {
 #[must_use]
 pub struct SiteBuilder {
     settings: Option<Settings>,
+    base_dir: std::path::PathBuf,
     urls: UrlConf,
     apps: Vec<App>,
     templates: Vec<AssetDir>,
     static_files: Vec<AssetDir>,
     converters: Converters,
-    middleware: Vec<Arc<dyn Middleware>>,
-    processors: Vec<ContextProcessor>,
+    middleware: Vec<ListEdit>,
+    layers: Vec<LayerFn>,
+    processors: Vec<Arc<dyn ContextProcessor>>,
     globals: tera::Context,
-    base_dir: std::path::PathBuf,
-    migrations: Vec<Arc<dyn MigrationSet>>,
-    migration_dirs: Vec<(String, std::path::PathBuf)>,
-    models: Vec<Arc<dyn FixtureModel>>,
     initial_data: Option<String>,
-    events: crate::lambda::EventHandlers,
+    events: EventHandlers,
 }
 
-impl SiteBuilder {
-    pub(super) fn new() -> Self {
+impl Site {
+    /// Starts assembling a site.
+    pub fn builder() -> SiteBuilder {
         SiteBuilder {
             settings: None,
+            base_dir: std::path::PathBuf::from("."),
             urls: UrlConf::new(),
             apps: Vec::new(),
             templates: Vec::new(),
             static_files: Vec::new(),
             converters: Converters::default(),
             middleware: Vec::new(),
+            layers: Vec::new(),
             processors: Vec::new(),
             globals: tera::Context::new(),
-            base_dir: std::path::PathBuf::from("."),
-            migrations: Vec::new(),
-            migration_dirs: Vec::new(),
-            models: Vec::new(),
             initial_data: None,
-            events: Default::default(),
+            events: EventHandlers::default(),
         }
+    }
+}
+
+impl SiteBuilder {
+    /// The settings (default: [`Settings::load`] with no `settings.toml`).
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The site's own folder (Django's `BASE_DIR`): where the default SQLite database
+    /// `db.sqlite3` lives. Defaults to the current directory.
+    pub fn base_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.base_dir = dir.into();
+        self
+    }
+
+    /// Installs an app (Django's `INSTALLED_APPS` entry): its URLs, models, migrations,
+    /// templates, static files, middleware, context processors, state, commands and event
+    /// handlers. Order matters as in Django: install an app before the apps whose tables refer
+    /// to its own; its middleware join the default list in install order.
+    pub fn app(mut self, app: App) -> Self {
+        self.apps.push(app);
+        self
+    }
+
+    /// The root URL conf (Django's `ROOT_URLCONF`), tried before the apps' URL confs.
+    pub fn urls(mut self, urls: UrlConf) -> Self {
+        self.urls = urls;
+        self
     }
 
     /// A fixture `runserver` loads, after migrating, when it creates the default SQLite
@@ -204,28 +163,74 @@ impl SiteBuilder {
         self
     }
 
-    /// Registers a model (a sea-orm entity with an `id` primary key) as `app.model` for
-    /// `dumpdata` and `loaddata`. Register parents before children, as fixtures load in order.
-    pub fn model<E>(mut self, label: &str) -> Self
+    /// Adds a site-level template folder; these come before apps' folders, so the site can
+    /// override any app or framework template.
+    pub fn templates(mut self, dir: AssetDir) -> Self {
+        self.templates.push(dir);
+        self
+    }
+
+    /// Adds a site-level static folder.
+    pub fn static_files(mut self, dir: AssetDir) -> Self {
+        self.static_files.push(dir);
+        self
+    }
+
+    /// Registers a path converter for `<name:…>` (Django's `register_converter`).
+    pub fn converter(mut self, name: &str, converter: impl Converter) -> Self {
+        self.converters.register(name, converter);
+        self
+    }
+
+    /// Appends a middleware to the list: innermost so far, so it sees what the ones before it
+    /// attached (the session, the user).
+    pub fn middleware(mut self, middleware: impl Middleware) -> Self {
+        self.middleware.push(Box::new(move |list: &mut MiddlewareList| {
+            list.append(middleware);
+        }));
+        self
+    }
+
+    /// Edits the middleware list (Django's `MIDDLEWARE`): reorder, remove or insert by type.
+    /// Edits apply in order, after the apps have added theirs.
+    pub fn middleware_list(mut self, edit: impl FnOnce(&mut MiddlewareList) + Send + 'static) -> Self {
+        self.middleware.push(Box::new(edit));
+        self
+    }
+
+    /// Wraps the site in a `tower::Layer` (CORS, timeouts, request ids from `tower-http`): the
+    /// layer sees the `http::Request<Bytes>` a front door sends, before the middleware list,
+    /// and the response after it. Layers added later wrap the earlier ones.
+    ///
+    /// The layer's service must answer with `http::Response<Bytes>`; an error it returns is
+    /// answered with a plain 500.
+    pub fn layer<L>(mut self, layer: L) -> Self
     where
-        EntityFixture<E>: FixtureModel + 'static,
-        E: sea_orm::EntityTrait,
+        L: tower_layer::Layer<HttpService> + Send + 'static,
+        L::Service: tower_service::Service<http::Request<Bytes>, Response = http::Response<Bytes>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        <L::Service as tower_service::Service<http::Request<Bytes>>>::Error:
+            Into<Box<dyn std::error::Error + Send + Sync>>,
+        <L::Service as tower_service::Service<http::Request<Bytes>>>::Future: Send + 'static,
     {
-        self.models.push(Arc::new(EntityFixture::<E>::new(label)));
+        self.layers.push(Box::new(move |inner: HttpService| HttpService::from_service(layer.layer(inner))));
         self
     }
 
-    /// Registers an app's migrations (a sea-orm-migration `Migrator`) for `manage migrate`.
-    pub fn migrations<M: sea_orm_migration::MigratorTrait + 'static>(mut self, app_label: &str) -> Self {
-        self.migrations.push(Arc::new(SeaMigrations::<M>::new(app_label)));
+    /// Adds a context processor of the site's own, run for every
+    /// [`render`](crate::shortcuts::render) after the apps' processors.
+    pub fn context_processor(mut self, processor: impl ContextProcessor) -> Self {
+        self.processors.push(Arc::new(processor));
         self
     }
 
-    /// Where the source of an app's migrations lives (the folder with the migrator's `lib.rs`),
-    /// so that `manage makemigrations` can write new ones there. A migrations crate can name
-    /// its own with `concat!(env!("CARGO_MANIFEST_DIR"), "/src")`.
-    pub fn migrations_dir(mut self, app_label: &str, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.migration_dirs.push((app_label.to_owned(), dir.into()));
+    /// A value every template sees, set once (a company name from the settings, say): cheaper
+    /// than a context processor for what does not depend on the request.
+    pub fn template_global<T: serde::Serialize + ?Sized>(mut self, name: &'static str, value: &T) -> Self {
+        self.globals.insert(name, value);
         self
     }
 
@@ -289,148 +294,240 @@ impl SiteBuilder {
         self
     }
 
-    /// The site's own folder (Django's `BASE_DIR`): where the default SQLite database
-    /// `db.sqlite3` lives. Defaults to the current directory.
-    pub fn base_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
-        self.base_dir = dir.into();
-        self
-    }
-
-    /// The settings (default: [`Settings::load`] with no `settings.toml`).
-    pub fn settings(mut self, settings: Settings) -> Self {
-        self.settings = Some(settings);
-        self
-    }
-
-    /// The root URL conf.
-    pub fn urls(mut self, urls: UrlConf) -> Self {
-        self.urls = urls;
-        self
-    }
-
-    /// Installs an app: its templates, static files, fixtures, and its migrations and models
-    /// (registered in the order apps are installed, so install an app before the apps whose
-    /// tables refer to its own).
-    pub fn app(mut self, app: App) -> Self {
-        if let Some(m) = &app.migrations {
-            self.migrations.push(m.clone());
-        }
-        self.models.extend(app.models.iter().cloned());
-        self.apps.push(app);
-        self
-    }
-
-    /// Adds a site-level template folder; these come before apps' folders, so the site can
-    /// override any app or framework template.
-    pub fn templates(mut self, dir: AssetDir) -> Self {
-        self.templates.push(dir);
-        self
-    }
-
-    /// Adds a site-level static folder.
-    pub fn static_files(mut self, dir: AssetDir) -> Self {
-        self.static_files.push(dir);
-        self
-    }
-
-    /// Registers a path converter for `<name:…>` (Django's `register_converter`).
-    pub fn converter(mut self, name: &str, converter: impl Converter) -> Self {
-        self.converters.register(name, converter);
-        self
-    }
-
-    /// Appends a middleware after the built-in ones (request logging, security headers and
-    /// HTTPS redirect, common headers, ALLOWED_HOSTS, body size limit, sessions, CSRF,
-    /// authentication, messages), so it sees the session and the user.
-    pub fn middleware(mut self, middleware: Arc<dyn Middleware>) -> Self {
-        self.middleware.push(middleware);
-        self
-    }
-
-    /// Adds a context processor, run for every [`render`](crate::shortcuts::render).
-    pub fn context_processor(mut self, f: impl Fn(&Request, &mut tera::Context) + Send + Sync + 'static) -> Self {
-        self.processors.push(Arc::new(f));
-        self
-    }
-
-    /// A value every template sees, set once (a company name from the settings, say): cheaper
-    /// than a context processor for what does not depend on the request.
-    pub fn template_global<T: serde::Serialize + ?Sized>(mut self, name: &'static str, value: &T) -> Self {
-        self.globals.insert(name, value);
-        self
-    }
-
     /// Checks everything and assembles the site; nothing here touches the network.
     pub fn build(self) -> Result<Site, ConfigError> {
         let settings = match self.settings {
             Some(s) => s,
             None => Settings::load(None)?,
         };
-        let resolver = Arc::new(Resolver::build(self.urls, &self.converters).map_err(ConfigError::Urls)?);
+
+        for app in &self.apps {
+            if let Some((other, how)) = app.requires.iter().find(|(o, _)| !self.apps.iter().any(|a| a.name == *o)) {
+                return Err(ConfigError::App {
+                    app: app.name.clone(),
+                    message: format!("it needs the {other:?} app: install it with .app({how})"),
+                });
+            }
+        }
+        // URLs: the root conf first, then each app's where it is mounted.
+        let mut flat = Flattened { routes: Vec::new(), views: Vec::new() };
+        self.urls.flatten_into("/", None, &mut flat);
+        let mut apps = self.apps;
+        for app in &mut apps {
+            if let Some((prefix, conf)) = app.urls.take() {
+                let prefix = format!("/{}", prefix.trim_start_matches('/'));
+                conf.flatten_into(&prefix, None, &mut flat);
+            }
+        }
+        let resolver = Arc::new(Resolver::build(flat.routes, &self.converters).map_err(ConfigError::Urls)?);
 
         let mut static_dirs = self.static_files;
-        static_dirs.extend(self.apps.iter().filter_map(|a| a.static_files));
+        static_dirs.extend(apps.iter().filter_map(|a| a.static_files));
         static_dirs.push(AssetDir::of::<FrameworkStatic>());
         let statics = Arc::new(StaticFiles::new(static_dirs, &settings.static_url, !cfg!(debug_assertions)));
 
         let mut template_dirs = self.templates;
-        template_dirs.extend(self.apps.iter().filter_map(|a| a.templates));
+        template_dirs.extend(apps.iter().filter_map(|a| a.templates));
         template_dirs.push(AssetDir::of::<FrameworkTemplates>());
         let mut globals = self.globals;
         globals.insert("debug", &settings.debug);
         globals.insert("STATIC_URL", &settings.static_url);
-        let templates =
-            Templates::new(globals, template_dirs, resolver.clone(), statics.clone(), cfg!(debug_assertions))
-                .map_err(|e| ConfigError::Template(e.to_string()))?;
+        let functions = apps.iter_mut().flat_map(|a| std::mem::take(&mut a.template_functions)).collect();
+        let templates = Templates::new(
+            globals,
+            template_dirs,
+            resolver.clone(),
+            statics.clone(),
+            functions,
+            cfg!(debug_assertions),
+        )
+        .map_err(|e| ConfigError::Template(e.to_string()))?;
 
-        let mut chain: Vec<Arc<dyn Middleware>> = vec![
-            Arc::new(middleware::RequestLog),
-            Arc::new(middleware::SecurityMiddleware),
-            Arc::new(middleware::CommonMiddleware),
-            Arc::new(middleware::AllowedHosts),
-            Arc::new(middleware::BodySizeLimit),
-            Arc::new(crate::sessions::SessionMiddleware),
-            Arc::new(crate::middleware::csrf::CsrfViewMiddleware),
-            Arc::new(crate::auth::AuthenticationMiddleware),
-            Arc::new(crate::messages::MessageMiddleware),
-        ];
-        chain.extend(self.middleware);
+        // Django's MIDDLEWARE: the framework's own, then the apps', then the site's edits.
+        let mut list = MiddlewareList::default();
+        list.append(middleware::RequestLog)
+            .append(middleware::SecurityMiddleware)
+            .append(middleware::CommonMiddleware)
+            .append(middleware::AllowedHosts)
+            .append(middleware::BodySizeLimit);
+        for app in &mut apps {
+            list.extend(std::mem::take(&mut app.middleware));
+        }
+        list.place_after_needs();
+        for edit in self.middleware {
+            edit(&mut list);
+        }
+        let (chain, problems) = list.into_parts();
+        if !problems.is_empty() {
+            return Err(ConfigError::Middleware(problems.join("; ")));
+        }
+        let middleware_names = chain.iter().map(|(name, _)| *name).collect();
 
-        if let Some((label, _)) =
-            self.migration_dirs.iter().find(|(label, _)| !self.migrations.iter().any(|m| m.app_label() == label))
-        {
+        let migrations: Vec<_> = apps.iter().filter_map(|a| a.migrations.clone()).collect();
+        if let Some(app) = apps.iter().find(|a| a.migrations_dir.is_some() && a.migrations.is_none()) {
             return Err(ConfigError::Migrations(format!(
-                "migrations_dir names the app {label:?}, which has no migrations registered (call \
-                 .migrations::<Migrator>({label:?}) first)"
+                "the app {:?} names a migrations_dir but has no migrations (call .migrations::<Migrator>() too)",
+                app.name
             )));
         }
-        let problems = self.events.problems();
+        let models: Vec<_> = apps.iter().flat_map(|a| a.models.iter().cloned()).collect();
+
+        let mut events = EventHandlers::default();
+        let mut problems = Vec::new();
+        for app in &mut apps {
+            events.merge(std::mem::take(&mut app.events), &mut problems);
+        }
+        events.merge(self.events, &mut problems);
+        problems.extend(events.problems());
         if !problems.is_empty() {
             return Err(ConfigError::Events(problems.join("; ")));
         }
+
         let database = Arc::new(Database::from_settings(&settings, &self.base_dir));
-        let session_store = crate::sessions::store_for(&settings, &database).map_err(ConfigError::Sessions)?;
-        let perm_table = crate::auth::PermTable::new(&self.models);
-        let message_signer = crate::messages::signer(&settings.secret_key);
-        Ok(Site {
-            inner: Arc::new(SiteInner {
-                database,
-                session_store,
-                perm_table,
-                message_signer,
-                migrations: self.migrations,
-                migration_dirs: self.migration_dirs,
-                models: self.models,
-                events: self.events,
-                initial_data: self.initial_data,
-                settings,
-                resolver,
-                statics,
-                templates,
-                middleware: chain,
-                processors: self.processors,
-                apps: self.apps,
-            }),
+        let mut state = TypeMap::default();
+        let mut processors: Vec<Arc<dyn ContextProcessor>> = Vec::new();
+        let mut commands = Vec::new();
+        let mut post_migrate = Vec::new();
+        for app in &mut apps {
+            processors.append(&mut app.processors);
+            commands.append(&mut app.commands);
+            post_migrate.append(&mut app.post_migrate);
+            state.extend(std::mem::take(&mut app.state));
+        }
+        processors.extend(self.processors);
+        // Staged: every app is installed before any gets ready, so each sees all the models.
+        for app in &mut apps {
+            for ready in std::mem::take(&mut app.ready) {
+                let mut setup =
+                    AppSetup { settings: &settings, database: &database, models: &models, state: &mut state };
+                ready(&mut setup).map_err(|message| ConfigError::App { app: app.name.clone(), message })?;
+            }
+        }
+        state.insert(ContextProcessors(processors));
+        state.insert(Commands(commands));
+        state.insert(events);
+
+        let handler = Arc::new(Handler::new(chain.into_iter().map(|(_, m)| m).collect(), flat.views));
+        let entry = entry(handler, self.layers);
+        let installed = apps
+            .into_iter()
+            .map(|a| InstalledApp {
+                name: a.name,
+                fixtures: a.fixtures,
+                migrations: a.migrations,
+                migrations_dir: a.migrations_dir,
+            })
+            .collect();
+        Ok(Site::from_inner(SiteInner {
+            settings,
+            database,
+            resolver,
+            templates,
+            statics,
+            apps: installed,
+            migrations,
+            models,
+            initial_data: self.initial_data,
+            post_migrate,
+            middleware_names,
+            state,
+            entry,
+        }))
+    }
+}
+
+/// How the site answers: the handler, inside the site's tower layers if it has any.
+fn entry(handler: Arc<Handler>, layers: Vec<LayerFn>) -> Entry {
+    if layers.is_empty() {
+        return Arc::new(move |site, req| {
+            let handler = handler.clone();
+            Box::pin(async move { handler.handle(site, req).await })
+        });
+    }
+    // Inside the layers the request carries its site, as a tower service has only the request.
+    let inner = HttpService::new(move |mut req: http::Request<Bytes>| {
+        let handler = handler.clone();
+        Box::pin(async move {
+            let Some(site) = req.extensions_mut().remove::<Site>() else {
+                return Err("the request lost its site inside a tower layer".into());
+            };
+            Ok(handler.handle(site, req).await)
+        })
+    });
+    let service = layers.into_iter().fold(inner, |service, layer| layer(service));
+    Arc::new(move |site, mut req| {
+        req.extensions_mut().insert(site);
+        let service = service.clone();
+        Box::pin(async move {
+            match service.call(req).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    eprintln!("Internal Server Error: a tower layer failed: {e}");
+                    let mut resp = http::Response::new(Bytes::from_static(b"Internal Server Error"));
+                    *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                    resp
+                }
+            }
+        })
+    })
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type ServiceFn = dyn Fn(http::Request<Bytes>) -> BoxFuture<Result<http::Response<Bytes>, BoxError>> + Send + Sync;
+
+/// The service a site's tower layers wrap: the site's handler, or the layers added before.
+#[derive(Clone)]
+pub struct HttpService(Arc<ServiceFn>);
+
+impl HttpService {
+    fn new(
+        f: impl Fn(http::Request<Bytes>) -> BoxFuture<Result<http::Response<Bytes>, BoxError>> + Send + Sync + 'static,
+    ) -> Self {
+        HttpService(Arc::new(f))
+    }
+
+    fn from_service<S>(service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<Bytes>, Response = http::Response<Bytes>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        HttpService::new(move |req| {
+            let mut service = service.clone();
+            Box::pin(async move {
+                std::future::poll_fn(|cx| service.poll_ready(cx)).await.map_err(Into::into)?;
+                service.call(req).await.map_err(Into::into)
+            })
+        })
+    }
+
+    fn call(&self, req: http::Request<Bytes>) -> BoxFuture<Result<http::Response<Bytes>, BoxError>> {
+        (self.0)(req)
+    }
+}
+
+impl tower_service::Service<http::Request<Bytes>> for HttpService {
+    type Response = http::Response<Bytes>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<http::Response<Bytes>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Bytes>) -> Self::Future {
+        let fut = (self.0)(req);
+        Box::pin(async move {
+            Ok(fut.await.unwrap_or_else(|e| {
+                eprintln!("Internal Server Error: {e}");
+                let mut resp = http::Response::new(Bytes::from_static(b"Internal Server Error"));
+                *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                resp
+            }))
         })
     }
 }
@@ -442,22 +539,3 @@ struct FrameworkTemplates;
 #[derive(rust_embed::RustEmbed)]
 #[folder = "static"]
 struct FrameworkStatic;
-
-pub(super) struct SiteInner {
-    pub(super) database: Arc<Database>,
-    pub(super) session_store: Arc<dyn crate::sessions::SessionStore>,
-    pub(super) perm_table: crate::auth::PermTable,
-    pub(super) message_signer: crate::signing::Signer,
-    pub(super) migrations: Vec<Arc<dyn MigrationSet>>,
-    pub(super) migration_dirs: Vec<(String, std::path::PathBuf)>,
-    pub(super) events: crate::lambda::EventHandlers,
-    pub(super) models: Vec<Arc<dyn FixtureModel>>,
-    pub(super) initial_data: Option<String>,
-    pub(super) settings: Settings,
-    pub(super) resolver: Arc<Resolver>,
-    pub(super) statics: Arc<StaticFiles>,
-    pub(super) templates: Templates,
-    pub(super) middleware: Vec<Arc<dyn Middleware>>,
-    pub(super) processors: Vec<ContextProcessor>,
-    pub(super) apps: Vec<App>,
-}

@@ -1,32 +1,36 @@
-//! The site: settings, URL conf, apps, templates, static files and middleware assembled once,
-//! and [`Site::handle`], the one request path both front doors call.
+//! The site as assembled: what every request, command and event handler reads (settings,
+//! database, URLs, templates, static files, the installed apps and the typed state they keep),
+//! and [`Site::handle`], the seam both front doors call.
+//!
+//! This file sits low in the core: [`Request`](crate::Request) holds a `Site`, so nothing here
+//! names a request. The handler that answers requests is given to the site as a function of
+//! plain `http` types ([`Entry`]); what apps register for the layers above (event handlers,
+//! commands, context processors) lives in the typed state, read by those layers.
+//! Assembling a site is [`SiteBuilder`](crate::SiteBuilder)'s work (`builder.rs`), from
+//! [`App`](crate::App)s (`app.rs`).
 
-mod builder;
-mod snapshot;
+pub(crate) mod app;
+pub(crate) mod builder;
+pub(crate) mod commands;
+pub(crate) mod events;
+pub(crate) mod state;
 
-pub use builder::{App, ConfigError, SiteBuilder};
-pub(crate) use snapshot::ErrorSnapshot;
-use snapshot::PageState;
-
-use std::panic::AssertUnwindSafe;
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::FutureExt;
-use http::{Method, header};
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
 
-use builder::SiteInner;
-use snapshot::panic_error;
-
+use crate::assets::AssetDir;
 use crate::conf::Settings;
 use crate::db::{Database, FixtureModel, MigrationSet};
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Request, Response};
-use crate::middleware::{Middleware, Next};
 use crate::staticfiles::StaticFiles;
-use crate::templates::{ContextProcessor, Templates};
-use crate::urls::Resolver;
-use crate::views::debug;
+use crate::templates::Templates;
+use crate::urls::{Resolver, UrlArg};
+use state::TypeMap;
 
 /// A whole site, assembled once at start and shared by every request (cheap to clone).
 #[derive(Clone)]
@@ -34,109 +38,42 @@ pub struct Site {
     inner: Arc<SiteInner>,
 }
 
+pub(crate) struct SiteInner {
+    pub(crate) settings: Settings,
+    pub(crate) database: Arc<Database>,
+    pub(crate) resolver: Arc<Resolver>,
+    pub(crate) templates: Templates,
+    pub(crate) statics: Arc<StaticFiles>,
+    pub(crate) apps: Vec<InstalledApp>,
+    pub(crate) migrations: Vec<Arc<dyn MigrationSet>>,
+    pub(crate) models: Vec<Arc<dyn FixtureModel>>,
+    pub(crate) initial_data: Option<String>,
+    pub(crate) post_migrate: Vec<PostMigrate>,
+    pub(crate) middleware_names: Vec<&'static str>,
+    pub(crate) state: TypeMap,
+    pub(crate) entry: Entry,
+}
+
+/// How the site answers a request: the handler, with the site's tower layers around it, built
+/// once by the builder. It takes the site as an argument rather than holding it, so the site
+/// and its handler do not own each other.
+pub(crate) type Entry =
+    Arc<dyn Fn(Site, http::Request<Bytes>) -> BoxFuture<'static, http::Response<Bytes>> + Send + Sync>;
+
+/// What an app runs after `manage migrate` has applied migrations (Django's `post_migrate`
+/// signal): auth creates the models' permissions this way. It returns a line to print, if any.
+pub type PostMigrate =
+    Arc<dyn Fn(Site, DatabaseConnection) -> BoxFuture<'static, Result<Option<String>, String>> + Send + Sync>;
+
 impl Site {
-    /// Starts assembling a site.
-    pub fn builder() -> SiteBuilder {
-        SiteBuilder::new()
+    pub(crate) fn from_inner(inner: SiteInner) -> Self {
+        Site { inner: Arc::new(inner) }
     }
 
     /// Answers one request: the seam both front doors (and the test client) call. Never fails:
     /// errors and panics become error pages, and the process keeps serving.
     pub async fn handle(&self, req: http::Request<Bytes>) -> http::Response<Bytes> {
-        let is_head = req.method() == Method::HEAD;
-        let request = Request::new(req, self.clone());
-        let snapshot = Arc::new(ErrorSnapshot::of(&request));
-        let run = Next { site: self.clone(), index: 0, snapshot: snapshot.clone() }.run(request);
-        let resp = match AssertUnwindSafe(run).catch_unwind().await {
-            Ok(resp) => resp,
-            Err(panic) => self.error_response(&snapshot, &panic_error(panic)),
-        };
-        let mut resp = resp.into_http();
-        if is_head {
-            *resp.body_mut() = Bytes::new();
-        }
-        resp
-    }
-
-    /// The innermost step of the chain: static files, or the URL resolver and the view. Errors
-    /// become error pages here, so every middleware sees a response.
-    pub(crate) async fn dispatch(&self, mut req: Request, snapshot: &Arc<ErrorSnapshot>) -> Response {
-        let resolved = match self.route(&mut req) {
-            Ok(Routed::View(view)) => view,
-            Ok(Routed::Done(resp)) => return resp,
-            Err(err) => return self.error_response(snapshot, &err),
-        };
-        // With DEBUG on the error page names the route whose view failed.
-        let routed_snapshot = self.settings().debug.then(|| ErrorSnapshot::of(&req));
-        // The error page of a view (a 403, a 404) is a page of the site like any other: it shows
-        // who is logged in, and the messages.
-        let state = PageState::of(&req);
-        let result = match AssertUnwindSafe(resolved(req)).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => Err(panic_error(panic)),
-        };
-        result.unwrap_or_else(|err| {
-            let taken = routed_snapshot.as_ref().unwrap_or(snapshot);
-            self.error_response(&taken.with_state(state), &err)
-        })
-    }
-
-    /// Finds what answers `req`: a static file, an APPEND_SLASH redirect, or a route's view
-    /// (with the route recorded on the request).
-    fn route(&self, req: &mut Request) -> Result<Routed> {
-        if let Some(rel) = self.inner.statics.match_path(req.path_info()) {
-            return self.inner.statics.serve(req, rel).map(Routed::Done);
-        }
-        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy();
-        let Some(resolved) = self.inner.resolver.resolve(&decoded) else {
-            // Django's CommonMiddleware: `/contacts` → `/contacts/` when only the latter exists.
-            if self.settings().append_slash && !decoded.ends_with('/') && self.resolves(&format!("{decoded}/")) {
-                let mut location = format!("{}/", req.path());
-                if !req.query_string().is_empty() {
-                    location = format!("{location}?{}", req.query_string());
-                }
-                // 301 as Django sends; other methods get 308 so their body is not dropped.
-                let status = if req.method() == Method::GET || req.method() == Method::HEAD {
-                    http::StatusCode::MOVED_PERMANENTLY
-                } else {
-                    http::StatusCode::PERMANENT_REDIRECT
-                };
-                return Ok(Routed::Done(Response::redirect_with(status, &location)));
-            }
-            return Err(Error::not_found(format!("no URL pattern matches `{decoded}`")));
-        };
-        let view = resolved
-            .route
-            .view
-            .view_for(req.method())
-            .map_err(|allowed| {
-                Error::new(ErrorKind::MethodNotAllowed(allowed), format!("`{decoded}` does not take {}", req.method()))
-            })?
-            .clone();
-        req.set_route(resolved.route.name.clone(), resolved.params);
-        Ok(Routed::View(view))
-    }
-
-    /// The flags of the route `req` will be dispatched to, for middleware that acts before the
-    /// view (CSRF, login): `None` when no view will answer it (a static file, which comes
-    /// first, or a path no route matches).
-    pub fn route_flags(&self, req: &Request) -> Option<crate::urls::RouteFlags> {
-        if self.inner.statics.match_path(req.path_info()).is_some() {
-            return None;
-        }
-        let decoded = percent_encoding::percent_decode_str(req.path_info()).decode_utf8_lossy();
-        self.inner.resolver.resolve(&decoded).map(|r| r.route.view.flags)
-    }
-
-    /// Whether `path` (decoded, without script prefix) matches a route: for APPEND_SLASH.
-    pub fn resolves(&self, path: &str) -> bool {
-        self.inner.resolver.resolve(path).is_some()
-    }
-
-    /// Reverses a route name into a path, without any script prefix (prefer
-    /// [`Request::reverse`] inside a view, which adds it).
-    pub fn reverse(&self, name: &str, args: &[&dyn crate::urls::UrlArg]) -> Result<String> {
-        Ok(self.inner.resolver.reverse(name, args)?)
+        (self.inner.entry)(self.clone(), req).await
     }
 
     /// The site's settings.
@@ -149,49 +86,15 @@ impl Site {
         &self.inner.database
     }
 
-    /// Where sessions are kept (SESSION_ENGINE).
-    pub fn session_store(&self) -> &Arc<dyn crate::sessions::SessionStore> {
-        &self.inner.session_store
-    }
-
-    /// The registered models' permissions, and the `perms` values shared by requests.
-    pub(crate) fn perm_table(&self) -> &crate::auth::PermTable {
-        &self.inner.perm_table
-    }
-
-    /// The signer of the messages cookie.
-    pub(crate) fn message_signer(&self) -> &crate::signing::Signer {
-        &self.inner.message_signer
-    }
-
-    /// The models fixtures can hold, in registration order.
-    pub fn models(&self) -> &[Arc<dyn FixtureModel>] {
-        &self.inner.models
-    }
-
-    /// The fixture loaded when runserver creates the default database.
-    pub fn initial_data(&self) -> Option<&str> {
-        self.inner.initial_data.as_deref()
-    }
-
-    /// The apps' migrations, in the order they were registered.
-    pub fn migrations(&self) -> &[Arc<dyn MigrationSet>] {
-        &self.inner.migrations
-    }
-
-    /// The folder `makemigrations` writes an app's new migrations to, if the site named one.
-    pub fn migrations_dir(&self, app_label: &str) -> Option<&std::path::Path> {
-        self.inner.migration_dirs.iter().find(|(label, _)| label == app_label).map(|(_, dir)| dir.as_path())
-    }
-
-    /// The handlers of non-HTTP Lambda events (schedules, SQS, S3, SNS).
-    pub fn events(&self) -> &crate::lambda::EventHandlers {
-        &self.inner.events
-    }
-
-    /// The compiled URL conf.
+    /// The compiled URL conf: matching, reversing, and each route's metadata.
     pub fn resolver(&self) -> &Resolver {
         &self.inner.resolver
+    }
+
+    /// Reverses a route name into a path, without any script prefix (prefer
+    /// [`Request::reverse`](crate::Request::reverse) inside a view, which adds it).
+    pub fn reverse(&self, name: &str, args: &[&dyn UrlArg]) -> crate::Result<String> {
+        Ok(self.inner.resolver.reverse(name, args)?)
     }
 
     /// The template engine.
@@ -204,53 +107,133 @@ impl Site {
         &self.inner.statics
     }
 
-    /// The installed apps.
-    pub fn apps(&self) -> &[App] {
+    /// The installed apps, in the order they were installed (Django's `INSTALLED_APPS`).
+    pub fn apps(&self) -> &[InstalledApp] {
         &self.inner.apps
     }
 
-    pub(crate) fn middleware(&self) -> &[Arc<dyn Middleware>] {
-        &self.inner.middleware
+    /// The installed app called `name`.
+    pub fn app(&self, name: &str) -> Option<&InstalledApp> {
+        self.inner.apps.iter().find(|a| a.name == name)
     }
 
-    pub(crate) fn context_processors(&self) -> &[ContextProcessor] {
-        &self.inner.processors
+    /// Every app's migrations, in the order the apps were installed.
+    pub fn migrations(&self) -> &[Arc<dyn MigrationSet>] {
+        &self.inner.migrations
     }
 
-    /// Turns an error into the site's error page for the request described by `snapshot`.
-    pub(crate) fn error_response(&self, snapshot: &ErrorSnapshot, err: &Error) -> Response {
-        let status = err.status();
-        let req = snapshot.to_request(self.clone());
-        if status.is_server_error() {
-            eprintln!("Internal Server Error: {}\n  {}", req.path(), err.chain().join("\n  caused by: "));
+    /// Every app's models, in the order the apps were installed: what fixtures can hold and
+    /// what gets permissions.
+    pub fn models(&self) -> &[Arc<dyn FixtureModel>] {
+        &self.inner.models
+    }
+
+    /// The folder `makemigrations` writes an app's new migrations to, if the app named one.
+    pub fn migrations_dir(&self, app_label: &str) -> Option<&Path> {
+        self.app(app_label).and_then(|a| a.migrations_dir.as_deref())
+    }
+
+    /// Every app's fixtures folder, in install order.
+    pub fn fixture_dirs(&self) -> impl Iterator<Item = &AssetDir> + Clone {
+        self.inner.apps.iter().filter_map(|a| a.fixtures.as_ref())
+    }
+
+    /// The fixture loaded when runserver creates the default database.
+    pub fn initial_data(&self) -> Option<&str> {
+        self.inner.initial_data.as_deref()
+    }
+
+    /// The type names of the middleware the site runs, outermost first (Django's `MIDDLEWARE`).
+    pub fn middleware_names(&self) -> &[&'static str] {
+        &self.inner.middleware_names
+    }
+
+    /// The value of type `T` an app keeps on the site (a session store, a signer), set when the
+    /// site was assembled.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.state.get::<T>()
+    }
+
+    /// Applies every pending migration of every app, in order, then runs the apps' post-migrate
+    /// steps (auth creates the models' permissions); returns the `app.name`s applied and the
+    /// lines those steps report.
+    pub async fn apply_migrations(&self) -> Result<(Vec<String>, Vec<String>), String> {
+        let db = self.database().connection().await.map_err(|e| e.to_string())?;
+        let applied = crate::db::apply_all(self.migrations(), &db).await?;
+        let notes = self.post_migrate(&db).await?;
+        Ok((applied, notes))
+    }
+
+    /// Runs the apps' post-migrate steps (after any `migrate`, as Django's signal).
+    pub async fn post_migrate(&self, db: &DatabaseConnection) -> Result<Vec<String>, String> {
+        let mut notes = Vec::new();
+        for step in &self.inner.post_migrate {
+            if let Some(line) = step(self.clone(), db.clone()).await? {
+                notes.push(line);
+            }
         }
-        let debug = self.settings().debug;
-        // With DEBUG on every error but 404 and 405 gets the developer page (Django shows its
-        // technical page for a refused Host too); 404 gets the list of patterns tried.
-        let mut resp =
-            if debug && status != http::StatusCode::NOT_FOUND && status != http::StatusCode::METHOD_NOT_ALLOWED {
-                debug::technical_500(&req, err)
-            } else if debug && status == http::StatusCode::NOT_FOUND {
-                debug::technical_404(&req, err)
-            } else {
-                crate::shortcuts::error_page(&req, err)
-            };
-        resp.set_status(status);
-        if let ErrorKind::MethodNotAllowed(allowed) = err.kind() {
-            let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            resp.set_header(header::ALLOW, &list.join(", "));
-        }
-        resp
+        Ok(notes)
     }
 }
 
 impl std::fmt::Debug for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Site").field("debug", &self.settings().debug).finish_non_exhaustive()
+        f.debug_struct("Site")
+            .field("debug", &self.settings().debug)
+            .field("apps", &self.inner.apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
-enum Routed {
-    View(crate::views::handler::BoxedView),
-    Done(Response),
+/// The ecosystem's middleware plugs in around a site: it is a `tower::Service` for
+/// `http::Request<Bytes>`, and never fails (errors are error pages).
+impl tower_service::Service<http::Request<Bytes>> for Site {
+    type Response = http::Response<Bytes>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<http::Response<Bytes>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<Bytes>) -> Self::Future {
+        let site = self.clone();
+        Box::pin(async move { Ok(site.handle(req).await) })
+    }
+}
+
+/// What remains of an installed app once the site is assembled: what the commands read.
+#[derive(Clone)]
+pub struct InstalledApp {
+    pub(crate) name: String,
+    pub(crate) fixtures: Option<AssetDir>,
+    pub(crate) migrations: Option<Arc<dyn MigrationSet>>,
+    pub(crate) migrations_dir: Option<PathBuf>,
+}
+
+impl InstalledApp {
+    /// The app's name (its label: `auth`, `crm`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The app's migrations, if it has any.
+    pub fn migrations(&self) -> Option<&Arc<dyn MigrationSet>> {
+        self.migrations.as_ref()
+    }
+
+    /// The fixture file `name` (`demo` or `demo.json`) from the app's fixtures folder.
+    pub fn fixture(&self, name: &str) -> Option<Vec<u8>> {
+        let file = if name.ends_with(".json") { name.to_owned() } else { format!("{name}.json") };
+        self.fixtures.as_ref()?.get(&file).map(|a| a.data.into_owned())
+    }
+}
+
+impl std::fmt::Debug for InstalledApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstalledApp")
+            .field("name", &self.name)
+            .field("migrations", &self.migrations.is_some())
+            .finish_non_exhaustive()
+    }
 }

@@ -4,20 +4,12 @@ use std::sync::Arc;
 
 use tera::{Kwargs, State, TeraResult, Value};
 
-use super::{CSRF_TOKEN_VAR, SCRIPT_NAME_VAR};
+use super::SCRIPT_NAME_VAR;
 use crate::staticfiles::StaticFiles;
 use crate::urls::{Resolver, UrlArg};
 
-/// Registers `url(name=…, args=[…] | param=…)`, `static(path=…)` and `csrf_input()`.
+/// Registers `url(name=…, args=[…] | param=…)` and `static(path=…)`.
 pub(super) fn register(tera: &mut tera::Tera, resolver: Arc<Resolver>, statics: Arc<StaticFiles>) {
-    tera.register_function("csrf_input", |_kwargs: Kwargs, state: &State| -> TeraResult<Value> {
-        // The token is letters and digits only; nothing in it needs escaping.
-        let token: String = state.get::<String>(CSRF_TOKEN_VAR)?.unwrap_or_default();
-        Ok(Value::safe_string(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{token}\">",
-            crate::middleware::csrf::FORM_FIELD
-        )))
-    });
     tera.register_function("url", move |kwargs: Kwargs, state: &State| url(&resolver, kwargs, state));
     tera.register_function("static", move |kwargs: Kwargs, state: &State| -> TeraResult<String> {
         let path: &str = kwargs.must_get("path")?;

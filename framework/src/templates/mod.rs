@@ -1,5 +1,6 @@
 //! Templates (Django's `django.template`): Tera 2 with the site's, each app's and the framework's
-//! template folders, `url()` and `static()` functions, and context processors.
+//! template folders, the `url()` and `static()` functions and those apps add. The context
+//! processors that fill a page's context from its request are [`render`](crate::shortcuts::render)'s.
 //!
 //! Release builds parse the embedded templates once, when the site is assembled. Debug builds
 //! read the folders again on each render and re-parse only when a file changed, so an edit shows
@@ -15,24 +16,25 @@ pub use tera::{Context, Value};
 
 use crate::assets::AssetDir;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Request;
 use crate::staticfiles::StaticFiles;
 use crate::urls::Resolver;
+
+pub use tera::{Kwargs, State, TeraResult};
 
 /// The template variable carrying the script prefix, read by `url()` and `static()`.
 pub(crate) const SCRIPT_NAME_VAR: &str = "script_name";
 
-/// The template variable carrying this page's CSRF token, read by `csrf_input()`.
-pub(crate) const CSRF_TOKEN_VAR: &str = "csrf_token";
-
-/// Adds values to every template's context from the request (Django's context processors).
-pub type ContextProcessor = Arc<dyn Fn(&Request, &mut Context) + Send + Sync>;
+/// A function templates call (`{{ csrf_input() }}`), as an app registers it with
+/// [`App::template_function`](crate::App::template_function): it gets the call's keyword
+/// arguments and the render state (the context's values).
+pub type TemplateFunction = Arc<dyn Fn(Kwargs, &State) -> TeraResult<Value> + Send + Sync>;
 
 /// The site's template engine.
 pub struct Templates {
     dirs: Vec<AssetDir>,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
+    functions: Vec<(String, TemplateFunction)>,
     /// Values every template sees (Tera's global context).
     globals: Context,
     /// Release builds: the templates parsed once at start, read without a lock.
@@ -61,9 +63,10 @@ impl Templates {
         dirs: Vec<AssetDir>,
         resolver: Arc<Resolver>,
         statics: Arc<StaticFiles>,
+        functions: Vec<(String, TemplateFunction)>,
         reload: bool,
     ) -> Result<Self, tera::Error> {
-        let mut t = Templates { globals, dirs, resolver, statics, fixed: None, cache: Mutex::new(None) };
+        let mut t = Templates { globals, dirs, resolver, statics, functions, fixed: None, cache: Mutex::new(None) };
         if !reload {
             t.fixed = Some(Arc::new(t.parse()?));
         }
@@ -88,6 +91,10 @@ impl Templates {
     fn parse_sources(&self, sources: &[(String, String)]) -> Result<tera::Tera, tera::Error> {
         let mut tera = tera::Tera::new();
         functions::register(&mut tera, self.resolver.clone(), self.statics.clone());
+        for (name, f) in &self.functions {
+            let f = f.clone();
+            tera.register_function(name.clone(), move |kwargs: Kwargs, state: &State| f(kwargs, state));
+        }
         tera.global_context().extend(self.globals.clone());
         tera.add_raw_templates(sources.iter().map(|(n, s)| (n.as_str(), s.as_str())))?;
         Ok(tera)
@@ -175,55 +182,4 @@ macro_rules! context {
         $( $crate::context!(@insert ctx, $key $(, $value)?); )*
         ctx
     }};
-}
-
-/// The built-in context processors: `request` (path, method, GET, script name, route name),
-/// the script prefix, `user` and `perms`, `messages`, and `csrf_token`. Settings-derived values that never change (`debug`, `STATIC_URL`, and the
-/// site's own [`SiteBuilder::template_global`](crate::SiteBuilder::template_global)s) are in the
-/// engine's global context, set once.
-pub(crate) fn builtin_processors(req: &Request, ctx: &mut Context) {
-    #[derive(serde::Serialize)]
-    struct RequestInfo<'a> {
-        method: &'a str,
-        path: std::borrow::Cow<'a, str>,
-        path_info: &'a str,
-        full_path: std::borrow::Cow<'a, str>,
-        script_name: &'a str,
-        route_name: Option<&'a str>,
-        #[serde(rename = "GET")]
-        get: &'a crate::http::QueryDict,
-    }
-    ctx.insert(
-        "request",
-        &RequestInfo {
-            method: req.method().as_str(),
-            path: req.path(),
-            path_info: req.path_info(),
-            full_path: req.full_path(),
-            script_name: req.script_name(),
-            route_name: req.route_name(),
-            get: req.query(),
-        },
-    );
-    ctx.insert(SCRIPT_NAME_VAR, req.script_name());
-    // The page shows who is logged in, so it depends on the session cookie (Vary: Cookie).
-    if let Some(session) = req.extensions().get::<crate::sessions::Session>() {
-        session.mark_accessed();
-    }
-    crate::auth::context_values(req, ctx);
-    ctx.insert("messages", &crate::messages::context_value(req));
-    if let Some(csrf) = req.extensions().get::<crate::middleware::csrf::Csrf>() {
-        ctx.insert(CSRF_TOKEN_VAR, &csrf.token());
-    }
-}
-
-/// After a page is rendered: if it carries the CSRF token, the response must set the cookie
-/// that backs it (so a visitor gets one exactly when a page needs it, as Django's lazy token).
-pub(crate) fn after_render(req: &Request, ctx: &Context, html: &str) {
-    if let (Some(csrf), Some(token)) =
-        (req.extensions().get::<crate::middleware::csrf::Csrf>(), ctx.get(CSRF_TOKEN_VAR).and_then(|v| v.as_str()))
-        && html.contains(token)
-    {
-        csrf.mark_used();
-    }
 }

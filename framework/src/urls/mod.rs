@@ -1,18 +1,17 @@
-//! URL configuration (Django's `django.urls`): `path()` patterns with converters, `include()`
-//! with app namespaces, per-method routes, and `reverse()`.
+//! URL patterns (Django's `django.urls`): patterns with converters, the resolver that matches
+//! a path to a route, and `reverse()`. The URL conf that lists routes with their views is
+//! [`routing`](crate::routing)'s; this engine knows routes by pattern, name and metadata.
 //!
 //! Matching goes through matchit with one matchit route per pattern *shape* holding the patterns
 //! of that shape in order, so Django's semantics hold: `items/<int:id>/` and `items/<slug:s>/`
 //! can both exist and the first whose converter accepts the path wins.
 
-mod conf;
 mod converters;
 mod pattern;
 mod resolver;
 
-pub use conf::{IntoRoute, MethodRouter, RouteFlags, UrlConf, any, delete, get, options, patch, post, put};
 pub use converters::{Converter, Converters, IntConverter, PathConverter, SlugConverter, StrConverter, UuidConverter};
-pub use resolver::Resolver;
+pub use resolver::{Resolver, ResolverMatch, Route, RouteSpec};
 
 use std::fmt;
 
@@ -83,6 +82,3 @@ impl<T: fmt::Display + ?Sized> UrlArg for T {
         self.to_string()
     }
 }
-
-#[cfg(test)]
-mod tests;

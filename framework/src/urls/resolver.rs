@@ -1,18 +1,79 @@
 //! The resolver: matches a path to a route with matchit, keeping Django's in-order semantics,
-//! and reverses route names back into paths.
+//! and reverses route names back into paths. It knows routes by pattern, name and metadata;
+//! the views they lead to are the handler's.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::conf::{Entry, MethodRouter, UrlConf};
 use super::converters::Converters;
 use super::pattern::Pattern;
 use super::{NoReverseMatch, UrlArg, UrlConfError};
 
-/// One route of the flattened URL conf.
-pub(crate) struct Route {
-    pub(crate) pattern: Pattern,
-    pub(crate) name: Option<String>,
-    pub(crate) view: MethodRouter,
+/// A route as a URL conf lists it, flattened: its whole pattern (`/contacts/<int:pk>/`), its
+/// name with its namespaces (`crm:contact-detail`), and its metadata.
+pub struct RouteSpec {
+    /// The whole pattern, from the root.
+    pub pattern: String,
+    /// The name with its namespaces.
+    pub name: Option<String>,
+    /// What the route says about itself to the middleware (`csrf_exempt`, a permission…).
+    pub meta: http::Extensions,
+}
+
+/// One route of the compiled URL conf, shared by every request it matches.
+#[derive(Debug)]
+pub struct Route {
+    index: usize,
+    pattern: String,
+    name: Option<String>,
+    meta: http::Extensions,
+}
+
+impl Route {
+    /// The route's position in the URL conf (the handler keeps its views by it).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The whole pattern (`/contacts/<int:pk>/`).
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// The name with its namespaces (`crm:contact-detail`).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The route's metadata of type `T` (`csrf_exempt` is CSRF's, `login_not_required` auth's).
+    pub fn meta<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.meta.get::<T>()
+    }
+}
+
+/// What the resolver found for a path (Django's `ResolverMatch`): the route and the path
+/// parameters, each already checked by its converter.
+#[derive(Debug, Clone)]
+pub struct ResolverMatch {
+    route: Arc<Route>,
+    params: Vec<(String, String)>,
+}
+
+impl ResolverMatch {
+    /// The route that matched.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// The path parameters in pattern order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+}
+
+struct Compiled {
+    pattern: Pattern,
+    route: Arc<Route>,
     /// Earlier routes of another shape that could match the same paths: Django tries patterns
     /// in order, so one of these wins over this route when its converters accept.
     shadowed_by: Vec<usize>,
@@ -20,7 +81,7 @@ pub(crate) struct Route {
 
 /// The site's compiled URL conf.
 pub struct Resolver {
-    routes: Vec<Route>,
+    routes: Vec<Compiled>,
     /// One matchit route per shape; its value indexes `candidates`, the routes of that shape in
     /// URL-conf order (matchit itself refuses two routes of one shape).
     router: matchit::Router<usize>,
@@ -30,26 +91,18 @@ pub struct Resolver {
     fixed_paths: HashMap<String, String>,
 }
 
-/// What the resolver found for a path.
-pub(crate) struct Resolved<'a> {
-    pub(crate) route: &'a Route,
-    pub(crate) params: Vec<(String, String)>,
-}
-
 impl Resolver {
-    /// Flattens `conf`, parses every pattern and reports every problem at once.
-    pub(crate) fn build(conf: UrlConf, converters: &Converters) -> Result<Resolver, Vec<UrlConfError>> {
-        let mut flat = Vec::new();
-        flatten(conf, "/", None, &mut flat);
-
+    /// Compiles routes in URL-conf order, parsing every pattern and reporting every problem at
+    /// once. A route's index is its position in `specs`.
+    pub fn build(specs: Vec<RouteSpec>, converters: &Converters) -> Result<Resolver, Vec<UrlConfError>> {
         let mut errors = Vec::new();
-        let mut routes: Vec<Route> = Vec::new();
+        let mut routes: Vec<Compiled> = Vec::new();
         let mut by_name: HashMap<String, usize> = HashMap::new();
         let mut shapes: HashMap<String, usize> = HashMap::new();
         let mut candidates: Vec<Vec<usize>> = Vec::new();
         let mut router = matchit::Router::new();
 
-        for (text, name, view) in flat {
+        for (index, RouteSpec { pattern: text, name, meta }) in specs.into_iter().enumerate() {
             let pattern = match Pattern::parse(&text, converters) {
                 Ok(p) => p,
                 Err(e) => {
@@ -95,7 +148,8 @@ impl Resolver {
                 .filter(|(_, r)| r.pattern.shape() != shape && may_overlap(&r.pattern.shape(), &shape))
                 .map(|(i, _)| i)
                 .collect();
-            routes.push(Route { pattern, name, view, shadowed_by });
+            let route = Arc::new(Route { index, pattern: text, name, meta });
+            routes.push(Compiled { pattern, route, shadowed_by });
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -110,7 +164,7 @@ impl Resolver {
 
     /// The route for a decoded path, as Django would pick it: the first pattern, in URL-conf
     /// order, whose converters accept the path.
-    pub(crate) fn resolve(&self, path: &str) -> Option<Resolved<'_>> {
+    pub fn resolve(&self, path: &str) -> Option<ResolverMatch> {
         let fast = self.router.at(path).ok().and_then(|m| {
             self.candidates[*m.value].iter().find_map(|&i| self.routes[i].pattern.match_path(path).map(|p| (i, p)))
         });
@@ -126,7 +180,7 @@ impl Resolver {
             // refuse, so a path it cannot place is checked against every pattern in order.
             None => self.routes.iter().enumerate().find_map(|(i, r)| r.pattern.match_path(path).map(|p| (i, p)))?,
         };
-        Some(Resolved { route: &self.routes[idx], params })
+        Some(ResolverMatch { route: self.routes[idx].route.clone(), params })
     }
 
     /// Reverses `name` with positional arguments into a path (without any script prefix).
@@ -184,7 +238,7 @@ impl Resolver {
         self.reverse(name, &ordered)
     }
 
-    fn named(&self, name: &str) -> Result<&Route, NoReverseMatch> {
+    fn named(&self, name: &str) -> Result<&Compiled, NoReverseMatch> {
         match self.by_name.get(name) {
             Some(&i) => Ok(&self.routes[i]),
             None => {
@@ -200,36 +254,12 @@ impl Resolver {
 
     /// Every route as (pattern, name), in URL-conf order: for the debug 404 page and `check`.
     pub fn patterns(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
-        self.routes.iter().map(|r| (r.pattern.text.as_str(), r.name.as_deref()))
+        self.routes.iter().map(|r| (r.pattern.text.as_str(), r.route.name()))
     }
-}
 
-fn flatten(
-    conf: UrlConf,
-    prefix: &str,
-    namespace: Option<&str>,
-    out: &mut Vec<(String, Option<String>, MethodRouter)>,
-) {
-    let ns = match (namespace, conf.app_name.as_deref()) {
-        (Some(outer), Some(app)) => Some(format!("{outer}:{app}")),
-        (None, Some(app)) => Some(app.to_owned()),
-        (outer, None) => outer.map(str::to_owned),
-    };
-    for entry in conf.entries {
-        match entry {
-            Entry::Route { pattern, view, name } => {
-                let full = format!("{prefix}{}", pattern.trim_start_matches('/'));
-                let name = name.map(|n| match &ns {
-                    Some(ns) => format!("{ns}:{n}"),
-                    None => n,
-                });
-                out.push((full, name, view));
-            }
-            Entry::Include { prefix: sub, conf } => {
-                let joined = format!("{prefix}{}", sub.trim_start_matches('/'));
-                flatten(conf, &joined, ns.as_deref(), out);
-            }
-        }
+    /// Every route, in URL-conf order.
+    pub fn routes(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter().map(|r| r.route.as_ref())
     }
 }
 

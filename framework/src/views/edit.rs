@@ -28,10 +28,11 @@ use serde::Serialize;
 use super::generic::get_object;
 use crate::error::Result;
 use crate::forms::{BoundModelForm, ModelForm};
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
+use crate::routing::{MethodRouter, get};
 use crate::shortcuts::render;
 use crate::templates::Context;
-use crate::urls::{MethodRouter, get};
 
 type SuccessFn<E> = Arc<dyn Fn(&Request, &<E as EntityTrait>::Model) -> Result<String> + Send + Sync>;
 type MessageFn<E> = Arc<dyn Fn(&<E as EntityTrait>::Model) -> String + Send + Sync>;

@@ -5,9 +5,10 @@ use std::str::FromStr;
 
 use serde::de::DeserializeOwned;
 
-use super::handler::FromRequest;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{QueryDict, Request};
+use crate::http::QueryDict;
+use crate::request::Request;
+use crate::routing::FromRequest;
 
 /// The route's path parameters, parsed: `Path<i32>` for one, a tuple for several, in pattern
 /// order. A value that does not parse (an `<int:…>` too big for `i32`, say) is a 404, as a URL

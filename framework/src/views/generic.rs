@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use super::paginator::Paginator;
 use crate::error::{Error, Result};
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
+use crate::routing::{MethodRouter, get};
 use crate::shortcuts::render;
 use crate::templates::Context;
-use crate::urls::{MethodRouter, get};
 
 type QuerysetFn<E> = Arc<dyn Fn(&Request) -> Result<Select<E>> + Send + Sync>;
 type ExtraContextFn = Arc<dyn Fn(&Request, &mut Context) + Send + Sync>;

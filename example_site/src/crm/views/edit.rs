@@ -6,7 +6,7 @@ use djambda::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, QueryOrde
 use djambda::db::{TxFuture, atomic};
 use djambda::forms::BoundForm;
 use djambda::prelude::*;
-use djambda::urls::{MethodRouter, get};
+use djambda::routing::{MethodRouter, get};
 use djambda::views::{CreateView, DeleteView, UpdateView};
 
 use crate::crm::forms::{self, ContactImportForm};

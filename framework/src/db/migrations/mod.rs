@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
-use crate::views::BoxFuture;
+use futures_util::future::BoxFuture;
 
 pub use schema::{ColumnSchema, ForeignKeySchema, IndexSchema, TableSchema, entity_table};
 
@@ -32,13 +32,13 @@ pub trait MigrationSet: Send + Sync {
     fn names(&self) -> Vec<String>;
     /// Every migration in order, with whether it is applied (creates the bookkeeping table the
     /// first time).
-    fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<MigrationState>, DbErr>>
+    fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'static, Result<Vec<MigrationState>, DbErr>>
     where
         Self: 'a;
     /// Applies the first pending migration.
-    fn apply_next(&self, db: DatabaseConnection) -> BoxFuture<Result<(), DbErr>>;
+    fn apply_next(&self, db: DatabaseConnection) -> BoxFuture<'static, Result<(), DbErr>>;
     /// Rolls back the last applied migration.
-    fn unapply_last(&self, db: DatabaseConnection) -> BoxFuture<Result<(), DbErr>>;
+    fn unapply_last(&self, db: DatabaseConnection) -> BoxFuture<'static, Result<(), DbErr>>;
 }
 
 /// A sea-orm-migration `Migrator` as an app's [`MigrationSet`].
@@ -63,7 +63,7 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
         M::migrations().iter().map(|m| m.name().to_owned()).collect()
     }
 
-    fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<Result<Vec<MigrationState>, DbErr>>
+    fn status<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'static, Result<Vec<MigrationState>, DbErr>>
     where
         Self: 'a,
     {
@@ -77,21 +77,13 @@ impl<M: MigratorTrait + 'static> MigrationSet for SeaMigrations<M> {
         })
     }
 
-    fn apply_next(&self, db: DatabaseConnection) -> BoxFuture<Result<(), DbErr>> {
+    fn apply_next(&self, db: DatabaseConnection) -> BoxFuture<'static, Result<(), DbErr>> {
         Box::pin(async move { M::up(&db, Some(1)).await })
     }
 
-    fn unapply_last(&self, db: DatabaseConnection) -> BoxFuture<Result<(), DbErr>> {
+    fn unapply_last(&self, db: DatabaseConnection) -> BoxFuture<'static, Result<(), DbErr>> {
         Box::pin(async move { M::down(&db, Some(1)).await })
     }
-}
-
-/// Applies every pending migration of every app, in order; returns the `app.name`s applied.
-pub async fn apply_migrations(site: &crate::Site) -> Result<Vec<String>, String> {
-    let db = site.database().connection().await.map_err(|e| e.to_string())?;
-    let applied = apply_all(site.migrations(), &db).await?;
-    crate::auth::sync_if_installed(site, &db).await?;
-    Ok(applied)
 }
 
 /// Applies every pending migration of `sets` on `db`, in order.

@@ -1,5 +1,6 @@
 //! Request bodies as form data: urlencoded, or multipart with file uploads written to
-//! FILE_UPLOAD_TEMP_DIR (Django's `MultiPartParser` and `TemporaryUploadedFile`).
+//! FILE_UPLOAD_TEMP_DIR (Django's `request.POST`, `request.FILES`, `MultiPartParser` and
+//! `TemporaryUploadedFile`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,10 +9,41 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::FutureExt;
 
-use super::FormData;
+use super::QueryDict;
 use crate::error::ErrorKind;
-use crate::http::{QueryDict, Request};
 use crate::signing::{ALPHANUMERIC, random_string};
+
+/// The data a form is bound to: text values by name and uploaded files (Django's
+/// `request.POST` and `request.FILES`).
+#[derive(Debug, Clone, Default)]
+pub struct FormData {
+    /// The text values.
+    pub fields: QueryDict,
+    /// The uploaded files, by field name.
+    pub files: Vec<(String, UploadedFile)>,
+}
+
+impl FormData {
+    /// Data from `(name, value)` pairs (tests, and forms filled from code).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        FormData { fields: pairs.into_iter().collect(), files: Vec::new() }
+    }
+
+    /// The last value under `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name)
+    }
+
+    /// The file uploaded under `name`.
+    pub fn file(&self, name: &str) -> Option<&UploadedFile> {
+        self.files.iter().rev().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+
+    /// Sets the value of `name`.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.fields.set(name, value);
+    }
+}
 
 /// A file uploaded with a form, written to a temporary file (under FILE_UPLOAD_TEMP_DIR,
 /// `/tmp` on Lambda) that is deleted when the last handle to it is dropped: copy or
@@ -109,19 +141,23 @@ fn base_name(name: &str) -> String {
     if cleaned.is_empty() || cleaned == "." || cleaned == ".." { "upload".into() } else { cleaned }
 }
 
-/// The request body as form data (what `Request::form_data` caches): a malformed body is the
-/// client's error (400), an upload that cannot be written the server's (500).
-pub(crate) fn parse_body(req: &Request) -> Result<FormData, (ErrorKind, String)> {
-    match req.content_type().as_deref() {
-        Some("application/x-www-form-urlencoded") => {
-            Ok(FormData { fields: QueryDict::from_bytes(req.body()), files: Vec::new() })
-        }
-        Some("multipart/form-data") => {
-            let header = req.header(http::header::CONTENT_TYPE).unwrap_or("");
+/// A body as form data (what `Request::form_data` caches), by its `Content-Type` header: a
+/// malformed body is the client's error (400), an upload that cannot be written to `upload_dir`
+/// the server's (500). Other content types are no form data.
+pub(crate) fn parse_body(
+    content_type: Option<&str>,
+    body: &Bytes,
+    upload_dir: &Path,
+) -> Result<FormData, (ErrorKind, String)> {
+    let header = content_type.unwrap_or("");
+    let media = header.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => Ok(FormData { fields: QueryDict::from_bytes(body), files: Vec::new() }),
+        "multipart/form-data" => {
             let boundary = multer::parse_boundary(header).map_err(|e| {
                 (ErrorKind::BadRequest, format!("the multipart body's Content-Type has no usable boundary: {e}"))
             })?;
-            parse_multipart(req.body().clone(), boundary, &req.settings().upload_dir())
+            parse_multipart(body.clone(), boundary, upload_dir)
         }
         _ => Ok(FormData::default()),
     }

@@ -1,17 +1,17 @@
-//! How async view functions with extractor arguments become routes.
+//! How async view functions with extractor arguments become views.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
 
 /// A boxed, sendable future, as views and middleware return.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub type BoxFuture<T> = futures_util::future::BoxFuture<'static, T>;
 
 /// A view with its extractors erased, as the URL conf stores it (and as
-/// [`MethodRouter::wrap`](crate::urls::MethodRouter::wrap) hands it to a wrapper).
+/// [`MethodRouter::wrap`](crate::routing::MethodRouter::wrap) hands it to a wrapper).
 pub type BoxedView = Arc<dyn Fn(Request) -> BoxFuture<Result<Response>> + Send + Sync>;
 
 /// Something a view can take as an argument after the [`Request`], read from the request before

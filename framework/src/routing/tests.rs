@@ -1,19 +1,27 @@
-//! Resolver and reverse unit tests.
+//! URL conf, resolver and reverse unit tests: a conf as users write it, flattened and compiled.
 
 use super::*;
 use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
+use crate::urls::{Converters, Resolver, UrlArg};
 
 async fn v(_r: Request) -> Result<Response> {
     Ok(Response::text(""))
 }
 
+fn compile(conf: UrlConf) -> std::result::Result<Resolver, Vec<crate::urls::UrlConfError>> {
+    let mut flat = Flattened { routes: Vec::new(), views: Vec::new() };
+    conf.flatten_into("/", None, &mut flat);
+    Resolver::build(flat.routes, &Converters::default())
+}
+
 fn build(conf: UrlConf) -> Resolver {
-    Resolver::build(conf, &Converters::default()).unwrap_or_else(|e| panic!("{e:?}"))
+    compile(conf).unwrap_or_else(|e| panic!("{e:?}"))
 }
 
 fn winner(r: &Resolver, path: &str) -> Option<(String, Vec<(String, String)>)> {
-    r.resolve(path).map(|m| (m.route.name.clone().unwrap_or_default(), m.params))
+    r.resolve(path).map(|m| (m.route().name().unwrap_or_default().to_owned(), m.params().to_vec()))
 }
 
 #[test]
@@ -55,12 +63,17 @@ fn includes_nest_prefixes_and_namespaces() {
 #[test]
 fn reverse_checks_names_counts_and_converters() {
     let r = build(UrlConf::new().path("c/<int:pk>/<slug:tab>/", v, "c"));
-    assert_eq!(r.reverse("c", &[&3, &"notes"]).unwrap(), "/c/3/notes/");
-    assert_eq!(r.reverse_kwargs("c", &[("tab", &"notes"), ("pk", &3)]).unwrap(), "/c/3/notes/");
+    assert_eq!(r.reverse("c", &[&3 as &dyn UrlArg, &"notes"]).unwrap(), "/c/3/notes/");
+    assert_eq!(r.reverse_kwargs("c", &[("tab", &"notes" as &dyn UrlArg), ("pk", &3)]).unwrap(), "/c/3/notes/");
     assert!(r.reverse("c", &[&3]).is_err(), "too few");
     assert!(r.reverse("c", &[&"x", &"notes"]).is_err(), "int refuses x");
     assert!(r.reverse_kwargs("c", &[("pk", &3)]).unwrap_err().0.contains("missing the argument `tab`"));
-    assert!(r.reverse_kwargs("c", &[("pk", &3), ("tab", &"a"), ("zz", &1)]).unwrap_err().0.contains("unexpected"));
+    assert!(
+        r.reverse_kwargs("c", &[("pk", &3 as &dyn UrlArg), ("tab", &"a"), ("zz", &1)])
+            .unwrap_err()
+            .0
+            .contains("unexpected")
+    );
     assert!(r.reverse("d", &[]).unwrap_err().0.contains("no route has that name"));
 }
 
@@ -72,6 +85,6 @@ fn every_problem_is_reported_together() {
         .path("c/<int:x>/", v, "c1")
         .path("c/<int:y>/", v, "c2")
         .path("d/<nope:x>/", v, "d");
-    let errors = Resolver::build(conf, &Converters::default()).err().expect("errors");
+    let errors = compile(conf).err().expect("errors");
     assert_eq!(errors.len(), 3, "{errors:?}");
 }

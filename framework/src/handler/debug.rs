@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use crate::error::Error;
-use crate::http::{Request, Response};
+use crate::http::Response;
+use crate::request::Request;
 use crate::templates;
 
 /// HTML-escapes text for the page.

@@ -10,9 +10,13 @@
 //! The token in a page is the cookie's secret masked with fresh random bytes each time, so a
 //! compressed page never repeats a secret an attacker could guess byte by byte (BREACH).
 //!
+//! Install the app (`.app(djambda::csrf::app())`): it adds [`CsrfViewMiddleware`] to the
+//! middleware list, `csrf_token` to every page's context and the `csrf_input()` template
+//! function.
+//!
 //! ```
 //! use djambda::prelude::*;
-//! use djambda::middleware::csrf::csrf_exempt;
+//! use djambda::csrf::csrf_exempt;
 //!
 //! // A webhook that other servers post to, with no browser and no cookie:
 //! async fn webhook(_req: Request) -> Result<Response> { Ok(Response::text("ok")) }
@@ -23,19 +27,43 @@
 use std::sync::{Arc, Mutex};
 
 use cookie::Cookie;
-use http::{Method, StatusCode, header};
+use http::{Method, header};
 
-use super::{Middleware, Next};
-use crate::error::Result;
-use crate::http::{Request, Response};
+use crate::error::{Error, Result};
+use crate::http::Response;
+use crate::middleware::{Middleware, Next};
+use crate::request::Request;
+use crate::routing::{BoxFuture, IntoRoute, MethodRouter};
+use crate::shortcuts::ContextProcessor;
 use crate::signing::{ALPHANUMERIC, constant_time_eq, random_string};
-use crate::urls::{IntoRoute, MethodRouter};
-use crate::views::BoxFuture;
+use crate::site::app::App;
+use crate::templates::{Context, Kwargs, State, TeraResult, Value};
 
 /// The form field forms carry the token in.
 pub const FORM_FIELD: &str = "csrfmiddlewaretoken";
+/// The template variable carrying this page's token, read by `csrf_input()`.
+const TOKEN_VAR: &str = "csrf_token";
 const SECRET_LEN: usize = 32;
 const TOKEN_LEN: usize = 2 * SECRET_LEN;
+
+/// The CSRF app (Django's `CsrfViewMiddleware` in MIDDLEWARE and its `csrf` context
+/// processor): the middleware, `csrf_token` in every page's context, and `{{ csrf_input() }}`,
+/// the hidden field a form carries.
+pub fn app() -> App {
+    App::new("csrf")
+        .templates(crate::assets!("src/csrf/templates"))
+        .middleware(CsrfViewMiddleware)
+        .context_processor(TokenProcessor)
+        .template_function("csrf_input", |_kwargs: Kwargs, state: &State| -> TeraResult<Value> {
+            // The token is letters and digits only; nothing in it needs escaping.
+            let token: String = state.get::<String>(TOKEN_VAR)?.unwrap_or_default();
+            Ok(Value::safe_string(&format!("<input type=\"hidden\" name=\"{FORM_FIELD}\" value=\"{token}\">")))
+        })
+}
+
+/// Route metadata: the route takes unsafe requests without a token (see [`csrf_exempt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsrfExempt;
 
 /// Marks a route as exempt from CSRF checks (Django's `@csrf_exempt`): for endpoints other
 /// servers call (webhooks) or that authenticate each request by other means.
@@ -43,8 +71,15 @@ pub fn csrf_exempt<M>(view: impl IntoRoute<M>) -> MethodRouter {
     view.into_route().csrf_exempt()
 }
 
+impl MethodRouter {
+    /// Exempts the route from CSRF checks (see [`csrf_exempt`]).
+    pub fn csrf_exempt(self) -> Self {
+        self.with_meta(CsrfExempt)
+    }
+}
+
 #[derive(Default)]
-struct State {
+struct TokenState {
     /// The secret from the request's cookie, if it had a well-formed one.
     cookie_secret: Option<String>,
     /// A new secret: made for a visitor without one, or after `rotate_token`.
@@ -53,7 +88,7 @@ struct State {
     used: bool,
 }
 
-impl State {
+impl TokenState {
     fn secret(&mut self) -> String {
         if let Some(s) = self.new_secret.as_ref().or(self.cookie_secret.as_ref()) {
             return s.clone();
@@ -66,10 +101,10 @@ impl State {
 
 /// The CSRF state of one request.
 #[derive(Clone, Default)]
-pub(crate) struct Csrf(Arc<Mutex<State>>);
+pub(crate) struct Csrf(Arc<Mutex<TokenState>>);
 
 impl Csrf {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, TokenState> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -84,9 +119,9 @@ impl Csrf {
 }
 
 /// The CSRF token for a form or a JavaScript client (Django's `get_token`); the response then
-/// sets the `csrftoken` cookie if the visitor has none.
+/// sets the `csrftoken` cookie if the visitor has none. Empty without the CSRF app.
 pub fn get_token(req: &Request) -> String {
-    match req.extensions().get::<Csrf>() {
+    match req.local::<Csrf>() {
         Some(csrf) => {
             csrf.mark_used();
             csrf.token()
@@ -98,7 +133,7 @@ pub fn get_token(req: &Request) -> String {
 /// Gives the visitor a new CSRF secret (Django's `rotate_token`): login does this, so a token
 /// seen before login is worthless after it.
 pub fn rotate_token(req: &Request) {
-    if let Some(csrf) = req.extensions().get::<Csrf>() {
+    if let Some(csrf) = req.local::<Csrf>() {
         let mut state = csrf.lock();
         state.new_secret = Some(random_string(SECRET_LEN, ALPHANUMERIC));
         state.used = true;
@@ -222,46 +257,59 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
-/// The 403 page for a refused request, saying why (Django's `csrf_failure`).
-fn failure(req: &Request, reason: &str) -> Response {
+/// The refusal of a request, saying why (Django's `csrf_failure`): a 403 with the CSRF page.
+fn failure(req: &Request, reason: String) -> Error {
     eprintln!("Forbidden (CSRF): {reason}: {}", req.path());
     let no_referer = reason.contains("no Referer");
     let no_cookie = reason == "CSRF cookie not set.";
-    let ctx = crate::context! { reason, no_referer, no_cookie, debug: req.settings().debug };
-    match crate::shortcuts::render(req, "403_csrf.html", ctx) {
-        Ok(resp) => resp.with_status(StatusCode::FORBIDDEN),
-        Err(e) => {
-            eprintln!("could not render 403_csrf.html: {e}");
-            Response::text(format!("Forbidden (403)\nCSRF verification failed. Request aborted.\n{reason}\n"))
-                .with_status(StatusCode::FORBIDDEN)
+    Error::permission_denied(reason).with_page("403_csrf.html", crate::context! { no_referer, no_cookie })
+}
+
+/// `csrf_token` for every page; a page that carries it gets the cookie that backs it, so a
+/// visitor gets one exactly when a page needs it (Django's lazy token).
+struct TokenProcessor;
+
+impl ContextProcessor for TokenProcessor {
+    fn process(&self, req: &Request, ctx: &mut Context) {
+        if let Some(csrf) = req.local::<Csrf>() {
+            ctx.insert(TOKEN_VAR, &csrf.token());
+        }
+    }
+
+    fn rendered(&self, req: &Request, ctx: &Context, html: &str) {
+        if let (Some(csrf), Some(token)) = (req.local::<Csrf>(), ctx.get(TOKEN_VAR).and_then(|v| v.as_str()))
+            && html.contains(token)
+        {
+            csrf.mark_used();
         }
     }
 }
 
-/// Django's `CsrfViewMiddleware`, on by default: refuses unsafe requests without a matching
-/// token with a 403 page naming what is missing, and sets the `csrftoken` cookie whenever a
-/// page carried a token the visitor's cookie does not back yet.
+/// Django's `CsrfViewMiddleware` (the [`app`] adds it): refuses unsafe requests without a
+/// matching token with a 403 page naming what is missing, and sets the `csrftoken` cookie
+/// whenever a page carried a token the visitor's cookie does not back yet.
 pub struct CsrfViewMiddleware;
 
 impl Middleware for CsrfViewMiddleware {
-    fn call(&self, mut req: Request, next: Next) -> BoxFuture<Result<Response>> {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
             let site = req.site().clone();
             let settings = &site.settings().csrf;
             let cookie_secret = req.cookie(&settings.cookie_name).filter(|s| well_formed(s));
             // As Django's check runs only for a request that reached a view: static files and
             // paths no route matches get their 405 or 404, not a 403.
-            let checked = !is_safe(req.method()) && site.route_flags(&req).is_some_and(|flags| !flags.csrf_exempt);
+            let checked =
+                !is_safe(req.method()) && req.resolver_match().is_some() && req.route_meta::<CsrfExempt>().is_none();
             if checked && let Err(reason) = verify(&req, cookie_secret.as_deref()) {
-                return Ok(failure(&req, &reason));
+                return Err(failure(&req, reason));
             }
-            let csrf = Csrf(Arc::new(Mutex::new(State { cookie_secret, ..State::default() })));
+            let csrf = Csrf(Arc::new(Mutex::new(TokenState { cookie_secret, ..TokenState::default() })));
             let secure = settings.cookie_secure || req.is_secure();
-            req.extensions_mut().insert(csrf.clone());
+            req.set_local(csrf.clone());
             let mut resp = next.run(req).await;
             let state = csrf.lock();
             if state.used {
-                crate::sessions::patch_vary(&mut resp, "Cookie");
+                resp.patch_vary("Cookie");
                 if let Some(secret) = &state.new_secret {
                     let mut c = Cookie::build((settings.cookie_name.clone(), secret.clone()))
                         .path("/")
