@@ -170,3 +170,6 @@ fn append_slash(req: &Request) -> Response {
     };
     Response::redirect_with(status, &location)
 }
+
+#[cfg(test)]
+mod tests;

@@ -35,6 +35,9 @@ pub struct MiddlewareList {
     problems: Vec<String>,
 }
 
+/// A middleware with its type's name.
+pub(crate) type Named = (&'static str, Arc<dyn Middleware>);
+
 struct Entry {
     type_id: TypeId,
     name: &'static str,
@@ -184,7 +187,7 @@ impl MiddlewareList {
     }
 
     /// The middleware in order, and what went wrong editing the list.
-    pub(crate) fn into_parts(self) -> (Vec<(&'static str, Arc<dyn Middleware>)>, Vec<String>) {
+    pub(crate) fn into_parts(self) -> (Vec<Named>, Vec<String>) {
         let order = self.order_problems();
         let mut problems = self.problems;
         problems.extend(order);
