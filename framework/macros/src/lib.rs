@@ -3,7 +3,7 @@
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Lit, Meta, Token, parse_macro_input};
@@ -12,8 +12,9 @@ use syn::{Data, DeriveInput, Expr, ExprLit, Fields, Lit, Meta, Token, parse_macr
 /// says how it is read (`String`, integers, `Decimal`, `bool`, dates, `UploadedFile`, `Option`
 /// of those, `Choices` enums) and whose `#[form(…)]` attributes add constraints: `label`,
 /// `help_text`, `widget`, `required`, `min_length`, `max_length`, `min`, `max`, `step`,
-/// `decimal_places`, `email`, `url`, `max_size`, `validate = path` (a `fn(&T) -> Result<(),
-/// String>`, or `fn(&str)` for a `String`; repeatable) and `skip`. On the struct, `#[form(clean = path)]` names a
+/// `decimal_places`, `email` and `url` (on a `String` or `Option<String>`), `max_size`,
+/// `validate = path` (a `fn(&T) -> Result<(), String>`, or `fn(&str)` for a `String`;
+/// repeatable) and `skip`. On the struct, `#[form(clean = path)]` names a
 /// `fn(&Self, &mut FormErrors)` run once every field is valid.
 #[proc_macro_derive(Form, attributes(form))]
 pub fn derive_form(input: TokenStream) -> TokenStream {
@@ -102,7 +103,12 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
         return Err(syn::Error::new(input.span(), "#[derive(Form)] needs a struct with named fields"));
     };
     let Fields::Named(fields) = &data.fields else {
-        return Err(syn::Error::new(input.span(), "#[derive(Form)] needs a struct with named fields"));
+        // At the tuple's fields, which are what has to change (a unit struct has none: its name).
+        let message = format!("#[derive(Form)] needs named fields: `struct {name} {{ field: String, … }}`");
+        return Err(match &data.fields {
+            Fields::Unit => syn::Error::new(name.span(), message),
+            fields => syn::Error::new_spanned(fields, message),
+        });
     };
     let mut clean_hook = None;
     for meta in metas(&input.attrs, "form")? {
@@ -145,6 +151,7 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
                 }
                 "widget" => {
                     let v = lit_str(&meta)?;
+                    let at = value_expr(&meta)?;
                     let known = [
                         "text",
                         "email",
@@ -162,8 +169,8 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
                         "file",
                     ];
                     if !known.contains(&v.as_str()) {
-                        return Err(syn::Error::new(
-                            meta.span(),
+                        return Err(syn::Error::new_spanned(
+                            at,
                             format!("unknown widget {v:?} (one of {})", known.join(", ")),
                         ));
                     }
@@ -196,14 +203,15 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
                     let v = lit_int(&meta)?;
                     sets.push(quote! { spec.max_size = Some(#v); });
                 }
-                "email" if lit_bool(&meta)? => sets.push(quote! {
-                    spec.kind = ::djambda::forms::TextKind::Email;
-                    spec.widget = ::djambda::forms::Widget::Email;
-                }),
-                "url" if lit_bool(&meta)? => sets.push(quote! {
-                    spec.kind = ::djambda::forms::TextKind::Url;
-                    spec.widget = ::djambda::forms::Widget::Url;
-                }),
+                "email" | "url" if lit_bool(&meta)? => {
+                    let check = text_only(ty, &k);
+                    let kind = if k == "email" { quote!(Email) } else { quote!(Url) };
+                    sets.push(quote! {
+                        #check
+                        spec.kind = ::djambda::forms::TextKind::#kind;
+                        spec.widget = ::djambda::forms::Widget::#kind;
+                    });
+                }
                 "email" | "url" => {}
                 "validate" => validators.push(path_expr(&meta)?),
                 other => {
@@ -228,8 +236,16 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
             spec
         }});
         let checks = validators.iter().map(|v| {
+            // Through a `fn` pointer at the path's span, so a function of the wrong signature is
+            // told at `validate = …` with the signature it should have (`&_`: `fn(&str)` is fine
+            // for a `String`).
+            let check = quote_spanned! {v.span()=>
+                let check: fn(&_) -> ::core::result::Result<(), ::std::string::String> = #v;
+                let checked = check(&value);
+            };
             quote! {
-                if let ::core::result::Result::Err(message) = (#v)(&value) {
+                #check
+                if let ::core::result::Result::Err(message) = checked {
                     errors.add(::core::option::Option::Some(#fname), message);
                     valid = false;
                 }
@@ -252,12 +268,20 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
         });
         idents.push(ident.clone());
         binds.push(var);
+        let shown = quote_spanned! {ty.span()=> <#ty as ::djambda::forms::FormField>::to_form_value(&self.#ident) };
         initial.push(quote! {
-            data.set(#fname, ::djambda::forms::FormField::to_form_value(&self.#ident));
+            data.set(#fname, #shown);
         });
         index += 1;
     }
-    let hook = clean_hook.map(|h| quote! { (#h)(&value, &mut errors); });
+    // Through a `fn` pointer of the one signature allowed, so a wrong one is told at `clean = …`
+    // with the signature it should have.
+    let hook = clean_hook.map(|h| {
+        let hook = quote_spanned! {h.span()=>
+            let hook: fn(&Self, &mut ::djambda::forms::FormErrors) = #h;
+        };
+        quote! { #hook hook(&value, &mut errors); }
+    });
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     Ok(quote! {
         impl #impl_generics ::djambda::forms::Form for #name #ty_generics #where_clause {
@@ -295,6 +319,22 @@ fn form(input: DeriveInput) -> syn::Result<Tokens> {
     })
 }
 
+/// A check that `email` or `url` (`what`) is on a `String` or `Option<String>` field: they are
+/// text checks, and on any other type they would do nothing.
+fn text_only(ty: &syn::Type, what: &str) -> Tokens {
+    let message = format!("`#[form({what})]` checks text: it needs a `String` or `Option<String>` field");
+    let label = format!("not text, so `{what}` would check nothing");
+    quote! {{
+        #[diagnostic::on_unimplemented(message = #message, label = #label)]
+        trait TextField {
+            const IS_TEXT: () = ();
+        }
+        impl TextField for ::std::string::String {}
+        impl TextField for ::core::option::Option<::std::string::String> {}
+        <#ty as TextField>::IS_TEXT
+    }}
+}
+
 /// `ClosedWon` → `closed_won`.
 fn snake_case(name: &str) -> String {
     let mut snake = String::new();
@@ -310,14 +350,17 @@ fn snake_case(name: &str) -> String {
 fn choices(input: DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
     let Data::Enum(data) = &input.data else {
-        return Err(syn::Error::new(input.span(), "#[derive(Choices)] needs an enum"));
+        return Err(syn::Error::new(input.span(), "#[derive(Choices)] needs an enum of variants without fields"));
     };
     let mut values = Vec::new();
     let mut labels = Vec::new();
     let mut variants = Vec::new();
     for v in &data.variants {
         if !matches!(v.fields, Fields::Unit) {
-            return Err(syn::Error::new(v.span(), "#[derive(Choices)] needs variants without fields"));
+            return Err(syn::Error::new_spanned(
+                &v.fields,
+                format!("#[derive(Choices)] needs variants without fields: `{}` carries data", v.ident),
+            ));
         }
         let words = snake_case(&v.ident.to_string());
         let mut value = words.clone();
@@ -395,4 +438,21 @@ fn choices(input: DeriveInput) -> syn::Result<Tokens> {
             }
         }
     })
+}
+
+// The compile-fail cases are a unit test of this crate rather than an integration test of
+// djambda: this crate's test binary exists anyway and is tiny, where a new test binary of djambda
+// would link the whole framework once more. djambda is a dev-dependency here (cargo allows that
+// cycle), so trybuild checks each case against the real `djambda::forms` re-exports, as a user's
+// code is.
+#[cfg(test)]
+mod tests {
+    /// A mistake in `#[derive(Form)]` or `#[derive(Choices)]` must be told at the user's own
+    /// code, in words, and not as a type error deep in the generated impl: each file in
+    /// `tests/ui` is such a mistake, and its `.stderr` the message it gets (regenerate with
+    /// `TRYBUILD=overwrite` and read the diff).
+    #[test]
+    fn derive_errors() {
+        trybuild::TestCases::new().compile_fail("tests/ui/*.rs");
+    }
 }

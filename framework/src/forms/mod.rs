@@ -257,6 +257,12 @@ impl std::fmt::Display for FormErrors {
 /// Implemented for strings, integers, floats, decimals, `bool`, dates and times, uploaded
 /// files, `Option` of any of them (which makes the field optional), and enums deriving
 /// [`Choices`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a form field",
+    label = "not a form field type",
+    note = "a form field holds a `String`, an integer, `f64`, `Decimal`, `bool`, a chrono date or time, an \
+            `UploadedFile`, an enum deriving `Choices`, or an `Option` of one; `#[form(skip)]` leaves a field out"
+)]
 pub trait FormField: Sized {
     /// Sets the defaults this type implies: widget, required, step, choices.
     fn configure(_spec: &mut FieldSpec) {}

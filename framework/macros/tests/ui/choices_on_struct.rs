@@ -1,0 +1,8 @@
+use djambda::forms::Choices;
+
+#[derive(Choices)]
+struct Plan {
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use djambda::forms::Choices;
+
+#[derive(Choices)]
+enum Plan {
+    #[choice(lable = "Free plan")]
+    Free,
+    Team,
+}
+
+fn main() {}

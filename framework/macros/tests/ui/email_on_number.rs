@@ -1,0 +1,9 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact {
+    #[form(email)]
+    age: u32,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact {
+    tags: Vec<String>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact(String, String);
+
+fn main() {}

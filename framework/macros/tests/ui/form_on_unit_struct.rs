@@ -1,0 +1,6 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact;
+
+fn main() {}

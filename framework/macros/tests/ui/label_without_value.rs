@@ -1,0 +1,9 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact {
+    #[form(label)]
+    name: String,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact {
+    #[form(max_length = "ten")]
+    name: String,
+}
+
+fn main() {}

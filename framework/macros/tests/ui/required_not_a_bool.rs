@@ -1,0 +1,9 @@
+use djambda::forms::Form;
+
+#[derive(Form)]
+struct Contact {
+    #[form(required = "yes")]
+    name: String,
+}
+
+fn main() {}
