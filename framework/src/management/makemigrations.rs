@@ -100,8 +100,8 @@ async fn run(site: &Site, options: &Options) -> Result<ExitCode, String> {
         .collect();
     if sets.is_empty() {
         return Err(match &options.app {
-            Some(app) => format!("App '{app}' has no migrations registered (SiteBuilder::migrations)."),
-            None => "The site registers no migrations (SiteBuilder::migrations), so there is nothing to compare \
+            Some(app) => format!("App '{app}' has no migrations registered (App::migrations)."),
+            None => "No installed app registers migrations (App::migrations), so there is nothing to compare \
                      its entities with."
                 .into(),
         });
@@ -146,9 +146,9 @@ async fn run(site: &Site, options: &Options) -> Result<ExitCode, String> {
         let app = set.app_label();
         let dir = site.migrations_dir(app).ok_or_else(|| {
             format!(
-                "app '{app}' has changes but the site does not say where its migrations' source is: add \
-                 .migrations_dir(\"{app}\", concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src\")) from the migrations \
-                 crate (or the path of its src folder) to the SiteBuilder"
+                "app '{app}' has changes but does not say where its migrations' source is: add \
+                 .migrations_dir(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src\")) from the migrations crate (or the \
+                 path of its src folder) to the app"
             )
         })?;
         let known = set.names();
