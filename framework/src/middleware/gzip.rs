@@ -21,7 +21,6 @@ use crate::routing::BoxFuture;
 /// visitor typed exposes them to BREACH-style attacks.
 ///
 /// ```
-/// use std::sync::Arc;
 /// use djambda::prelude::*;
 ///
 /// let site = Site::builder()
