@@ -31,8 +31,6 @@ pub enum ConfigError {
     Settings(SettingsError),
     /// The URL conf has problems.
     Urls(Vec<UrlConfError>),
-    /// A template does not parse.
-    Template(String),
     /// The migrations are registered wrongly.
     Migrations(String),
     /// A schedule or queue is registered wrongly.
@@ -56,7 +54,6 @@ impl std::fmt::Display for ConfigError {
                 let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
                 write!(f, "the URL conf has {} problem(s): {}", errors.len(), list.join("; "))
             }
-            ConfigError::Template(e) => write!(f, "a template does not parse: {e}"),
             ConfigError::Migrations(e) | ConfigError::Events(e) | ConfigError::Middleware(e) => e.fmt(f),
             ConfigError::App { app, message } => write!(f, "the app {app:?} could not get ready: {message}"),
         }
@@ -340,8 +337,7 @@ impl SiteBuilder {
             statics.clone(),
             functions,
             cfg!(debug_assertions),
-        )
-        .map_err(|e| ConfigError::Template(e.to_string()))?;
+        );
 
         // Django's MIDDLEWARE: the framework's own, then the apps', then the site's edits.
         let mut list = MiddlewareList::default();

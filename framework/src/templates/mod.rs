@@ -10,7 +10,7 @@ mod functions;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use tera::{Context, Value};
 
@@ -31,16 +31,28 @@ pub type TemplateFunction = Arc<dyn Fn(Kwargs, &State) -> TeraResult<Value> + Se
 
 /// The site's template engine.
 pub struct Templates {
+    loader: Loader,
+    /// Release builds: the templates parsed once, in a thread of their own started when the
+    /// site is assembled, so a cold start does not wait for them (the first render waits for
+    /// what is left). `manage check` reports a template that does not parse.
+    fixed: Option<Arc<Parsed>>,
+    /// Debug builds: the last parse, with the fingerprint of the sources it came from.
+    cache: Mutex<Option<(u64, Arc<tera::Tera>)>>,
+}
+
+/// The outcome of parsing the embedded templates, once (the message of a template that does
+/// not parse).
+type Parsed = OnceLock<Result<Arc<tera::Tera>, String>>;
+
+/// Where templates come from and what they can call: enough to parse them anywhere.
+#[derive(Clone)]
+struct Loader {
     dirs: Vec<AssetDir>,
     resolver: Arc<Resolver>,
     statics: Arc<StaticFiles>,
     functions: Vec<(String, TemplateFunction)>,
     /// Values every template sees (Tera's global context).
     globals: Context,
-    /// Release builds: the templates parsed once at start, read without a lock.
-    fixed: Option<Arc<tera::Tera>>,
-    /// Debug builds: the last parse, with the fingerprint of the sources it came from.
-    cache: Mutex<Option<(u64, Arc<tera::Tera>)>>,
 }
 
 /// Where a template problem is: for the developer error page.
@@ -56,8 +68,8 @@ pub struct TemplateLocation {
 
 impl Templates {
     /// Builds the engine; `dirs` are searched in order (the first that has a name wins).
-    /// Parses everything now unless `reload` (debug builds), so broken templates stop a release
-    /// build's start rather than its first request.
+    /// Unless `reload` (debug builds, which re-read the folders on each render), the embedded
+    /// templates are parsed once, in the background.
     pub(crate) fn new(
         globals: Context,
         dirs: Vec<AssetDir>,
@@ -65,14 +77,64 @@ impl Templates {
         statics: Arc<StaticFiles>,
         functions: Vec<(String, TemplateFunction)>,
         reload: bool,
-    ) -> Result<Self, tera::Error> {
-        let mut t = Templates { globals, dirs, resolver, statics, functions, fixed: None, cache: Mutex::new(None) };
-        if !reload {
-            t.fixed = Some(Arc::new(t.parse()?));
-        }
-        Ok(t)
+    ) -> Self {
+        let loader = Loader { dirs, resolver, statics, functions, globals };
+        let fixed = (!reload).then(|| {
+            let cell: Arc<Parsed> = Arc::default();
+            let (parsed, background) = (cell.clone(), loader.clone());
+            let spawned = std::thread::Builder::new().name("djambda-templates".into()).spawn(move || {
+                let _ = parsed.set(background.parse().map(Arc::new).map_err(|e| template_error(e).to_string()));
+            });
+            if spawned.is_err() {
+                // No thread to be had: parse now instead.
+                let _ = cell.set(loader.parse().map(Arc::new).map_err(|e| template_error(e).to_string()));
+            }
+            cell
+        });
+        Templates { loader, fixed, cache: Mutex::new(None) }
     }
 
+    /// Parses every template, reporting the first problem (for `manage check`).
+    pub fn check(&self) -> Result<usize, tera::Error> {
+        let tera = self.loader.parse()?;
+        Ok(tera.get_template_names().count())
+    }
+
+    /// The parsed templates, re-read from disk first when reloading.
+    fn engine(&self) -> Result<Arc<tera::Tera>> {
+        if let Some(parsed) = &self.fixed {
+            return match parsed.wait() {
+                Ok(tera) => Ok(tera.clone()),
+                Err(e) => Err(Error::internal(e.clone())),
+            };
+        }
+        let sources = self.loader.sources();
+        let mut h = DefaultHasher::new();
+        sources.hash(&mut h);
+        let fingerprint = h.finish();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        match cache.as_ref() {
+            Some((f, tera)) if *f == fingerprint => Ok(tera.clone()),
+            _ => {
+                let tera = Arc::new(self.loader.parse_sources(&sources).map_err(template_error)?);
+                *cache = Some((fingerprint, tera.clone()));
+                Ok(tera)
+            }
+        }
+    }
+
+    /// Renders `name` with `context` as it is (no context processors).
+    pub fn render_plain(&self, name: &str, context: &Context) -> Result<String> {
+        self.engine()?.render(name, context).map_err(template_error)
+    }
+
+    /// Whether a template called `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.engine().map(|t| t.contains_template(name)).unwrap_or(false)
+    }
+}
+
+impl Loader {
     fn sources(&self) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = Vec::new();
         for dir in &self.dirs {
@@ -102,42 +164,6 @@ impl Templates {
 
     fn parse(&self) -> Result<tera::Tera, tera::Error> {
         self.parse_sources(&self.sources())
-    }
-
-    /// The parsed templates, re-read from disk first when reloading.
-    fn engine(&self) -> Result<Arc<tera::Tera>> {
-        if let Some(tera) = &self.fixed {
-            return Ok(tera.clone());
-        }
-        let sources = self.sources();
-        let mut h = DefaultHasher::new();
-        sources.hash(&mut h);
-        let fingerprint = h.finish();
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        match cache.as_ref() {
-            Some((f, tera)) if *f == fingerprint => Ok(tera.clone()),
-            _ => {
-                let tera = Arc::new(self.parse_sources(&sources).map_err(template_error)?);
-                *cache = Some((fingerprint, tera.clone()));
-                Ok(tera)
-            }
-        }
-    }
-
-    /// Renders `name` with `context` as it is (no context processors).
-    pub fn render_plain(&self, name: &str, context: &Context) -> Result<String> {
-        self.engine()?.render(name, context).map_err(template_error)
-    }
-
-    /// Whether a template called `name` exists.
-    pub fn exists(&self, name: &str) -> bool {
-        self.engine().map(|t| t.contains_template(name)).unwrap_or(false)
-    }
-
-    /// Parses every template, reporting the first problem (for `manage check`).
-    pub fn check(&self) -> Result<usize, tera::Error> {
-        let tera = self.parse()?;
-        Ok(tera.get_template_names().count())
     }
 }
 
