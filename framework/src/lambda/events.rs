@@ -77,7 +77,7 @@ pub(crate) async fn run_task(site: &Site, name: &str, event: Value) -> Result<Va
     let Some((_, task)) = handlers.tasks.get(name) else {
         let known: Vec<&str> = handlers.task_names().collect();
         return Err(format!(
-            "no scheduled task named {name:?} (this site registers: {}); register it with SiteBuilder::schedule",
+            "no scheduled task named {name:?} (this site registers: {}); register it with App::schedule",
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         )
         .into());
@@ -100,9 +100,9 @@ pub(crate) async fn run_sqs(site: &Site, event: Value) -> Result<Value, EventErr
         let consumer = handlers.queues.get(&queue).or_else(|| handlers.queues.get("*"));
         let outcome = match consumer {
             Some(consume) => consume(site.clone(), message).await.map_err(|e| e.to_string()),
-            None => Err(format!(
-                "no consumer for queue {queue:?} (register one with SiteBuilder::sqs, or \"*\" for every queue)"
-            )),
+            None => {
+                Err(format!("no consumer for queue {queue:?} (register one with App::sqs, or \"*\" for every queue)"))
+            }
         };
         if let Err(e) = outcome {
             eprintln!("SQS message {id} from queue {queue} failed and goes back to the queue: {e}");
@@ -114,7 +114,7 @@ pub(crate) async fn run_sqs(site: &Site, event: Value) -> Result<Value, EventErr
 
 pub(crate) async fn run_s3(site: &Site, event: Value) -> Result<Value, EventError> {
     let Some(handler) = site.events().s3.clone() else {
-        return Err("an S3 event arrived but the site registers no S3 handler (SiteBuilder::s3)".into());
+        return Err("an S3 event arrived but the site registers no S3 handler (App::s3)".into());
     };
     let event: S3Event = serde_json::from_value(event).map_err(|e| format!("an S3 event that does not parse: {e}"))?;
     handler(site.clone(), event).await.map_err(|e| format!("the S3 handler failed: {e}"))?;
@@ -123,7 +123,7 @@ pub(crate) async fn run_s3(site: &Site, event: Value) -> Result<Value, EventErro
 
 pub(crate) async fn run_sns(site: &Site, event: Value) -> Result<Value, EventError> {
     let Some(handler) = site.events().sns.clone() else {
-        return Err("an SNS notification arrived but the site registers no SNS handler (SiteBuilder::sns)".into());
+        return Err("an SNS notification arrived but the site registers no SNS handler (App::sns)".into());
     };
     let event: SnsEvent =
         serde_json::from_value(event).map_err(|e| format!("an SNS event that does not parse: {e}"))?;

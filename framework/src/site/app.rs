@@ -261,8 +261,25 @@ impl App {
         self
     }
 
-    /// Registers a scheduled task of the app (see
-    /// [`SiteBuilder::schedule`](crate::SiteBuilder::schedule)).
+    /// Registers a scheduled task (`purge-sessions`) and when it runs, as an EventBridge
+    /// schedule expression (`rate(1 hour)`, `cron(0 3 * * ? *)`): `manage lambda template`
+    /// writes that schedule. The function runs the task when invoked with
+    /// `{"task": "purge-sessions"}` (what the schedule's input says) or by an EventBridge
+    /// scheduled event whose rule has that name. The handler gets the event.
+    ///
+    /// ```
+    /// use djambda::prelude::*;
+    ///
+    /// let site = Site::builder()
+    ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+    ///     .app(App::new("reports").schedule("nightly-report", "cron(0 3 * * ? *)", |site, _event| async move {
+    ///         let _db = site.database().connection().await?;
+    ///         Ok(())
+    ///     }))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(site.events().task_names().collect::<Vec<_>>(), ["nightly-report"]);
+    /// ```
     pub fn schedule<F, Fut>(mut self, name: &str, when: &str, task: F) -> Self
     where
         F: Fn(Site, serde_json::Value) -> Fut + Send + Sync + 'static,
@@ -272,8 +289,9 @@ impl App {
         self
     }
 
-    /// Registers the app's consumer of an SQS queue (see
-    /// [`SiteBuilder::sqs`](crate::SiteBuilder::sqs)).
+    /// Registers the consumer of an SQS queue (by its name, or `"*"` for any queue). Each
+    /// message is handled on its own; the ones whose handler fails are reported back as
+    /// `batchItemFailures`, so only they are retried.
     pub fn sqs<F, Fut>(mut self, queue: &str, consumer: F) -> Self
     where
         F: Fn(Site, aws_lambda_events::event::sqs::SqsMessage) -> Fut + Send + Sync + 'static,

@@ -100,7 +100,6 @@ pub struct SiteBuilder {
     processors: Vec<Arc<dyn ContextProcessor>>,
     globals: tera::Context,
     initial_data: Option<String>,
-    events: EventHandlers,
 }
 
 impl Site {
@@ -119,7 +118,6 @@ impl Site {
             processors: Vec::new(),
             globals: tera::Context::new(),
             initial_data: None,
-            events: EventHandlers::default(),
         }
     }
 }
@@ -231,66 +229,6 @@ impl SiteBuilder {
         self
     }
 
-    /// Registers a scheduled task (`purge-sessions`) and when it runs, as an EventBridge
-    /// schedule expression (`rate(1 hour)`, `cron(0 3 * * ? *)`): `manage lambda template`
-    /// writes that schedule. The function runs the task when invoked with
-    /// `{"task": "purge-sessions"}` (what the schedule's input says) or by an EventBridge
-    /// scheduled event whose rule has that name. The handler gets the event.
-    ///
-    /// ```
-    /// use djambda::prelude::*;
-    ///
-    /// let site = Site::builder()
-    ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
-    ///     .schedule("nightly-report", "cron(0 3 * * ? *)", |site, _event| async move {
-    ///         let _db = site.database().connection().await?;
-    ///         Ok(())
-    ///     })
-    ///     .build()
-    ///     .unwrap();
-    /// assert_eq!(site.events().task_names().collect::<Vec<_>>(), ["nightly-report"]);
-    /// ```
-    pub fn schedule<F, Fut>(mut self, name: &str, when: &str, task: F) -> Self
-    where
-        F: Fn(Site, serde_json::Value) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.events.add_task(name, when, task);
-        self
-    }
-
-    /// Registers the consumer of an SQS queue (by its name, or `"*"` for any queue). Each
-    /// message is handled on its own; the ones whose handler fails are reported back as
-    /// `batchItemFailures`, so only they are retried.
-    pub fn sqs<F, Fut>(mut self, queue: &str, consumer: F) -> Self
-    where
-        F: Fn(Site, aws_lambda_events::event::sqs::SqsMessage) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.events.add_queue(queue, consumer);
-        self
-    }
-
-    /// Registers the handler of S3 object notifications.
-    pub fn s3<F, Fut>(mut self, handler: F) -> Self
-    where
-        F: Fn(Site, aws_lambda_events::event::s3::S3Event) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.events.set_s3(handler);
-        self
-    }
-
-    /// Registers the handler of SNS notifications.
-    pub fn sns<F, Fut>(mut self, handler: F) -> Self
-    where
-        F: Fn(Site, aws_lambda_events::event::sns::SnsEvent) -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
-    {
-        self.events.set_sns(handler);
-        self
-    }
-
     /// Checks everything and assembles the site; nothing here touches the network.
     pub fn build(self) -> Result<Site, ConfigError> {
         let settings = match self.settings {
@@ -373,7 +311,6 @@ impl SiteBuilder {
         for app in &mut apps {
             events.merge(std::mem::take(&mut app.events), &mut problems);
         }
-        events.merge(self.events, &mut problems);
         problems.extend(events.problems());
         if !problems.is_empty() {
             return Err(ConfigError::Events(problems.join("; ")));

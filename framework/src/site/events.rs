@@ -22,9 +22,9 @@ where
     Arc::new(move |site, event| Box::pin(f(site, event)))
 }
 
-/// What the site registered for non-HTTP events (built by the `SiteBuilder` and `App` methods
-/// [`schedule`](crate::SiteBuilder::schedule), [`sqs`](crate::SiteBuilder::sqs),
-/// [`s3`](crate::SiteBuilder::s3) and [`sns`](crate::SiteBuilder::sns)).
+/// What the site registered for non-HTTP events (built by the `App` methods
+/// [`schedule`](crate::App::schedule), [`sqs`](crate::App::sqs),
+/// [`s3`](crate::App::s3) and [`sns`](crate::App::sns)).
 #[derive(Default, Clone)]
 pub struct EventHandlers {
     pub(crate) tasks: BTreeMap<String, (String, Handler<Value>)>,
