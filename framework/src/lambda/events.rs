@@ -1,7 +1,7 @@
 //! The events a site's function receives besides HTTP requests: scheduled tasks, SQS
 //! messages, S3 object events, SNS notifications, and remote `manage` commands. Each is
 //! recognised by its shape and handed to what the site registered
-//! ([`EventHandlers`](crate::site::EventHandlers)); none reaches the URL resolver.
+//! ([`EventHandlers`](crate::lambda::EventHandlers)); none reaches the URL resolver.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 /// The typed events handlers receive, from the `aws_lambda_events` crate.

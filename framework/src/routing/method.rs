@@ -5,7 +5,7 @@ use http::Method;
 use super::view::{BoxedView, Handler, boxed};
 
 /// Which view answers which HTTP method on one route. A bare view function given to
-/// [`UrlConf::path`] takes every method, as a Django function view does; build one of these with
+/// [`UrlConf::path`](super::UrlConf::path) takes every method, as a Django function view does; build one of these with
 /// [`get`], [`post`] and friends to restrict it, so other methods get 405 with an `Allow` header.
 ///
 /// ```

@@ -99,7 +99,7 @@ impl SessionStore for SignedCookieStore {
 }
 
 /// Sessions as rows of `djambda_session` (Django's `db` engine); register
-/// [`sessions::app`](super::migrations::app) for its migration. Expired rows are ignored;
+/// [`sessions::app`](super::app) for its migration. Expired rows are ignored;
 /// `manage clearsessions` deletes them.
 pub struct DatabaseStore {
     database: Arc<Database>,

@@ -4,7 +4,7 @@
 //!
 //! This file sits low in the core: [`Request`](crate::Request) holds a `Site`, so nothing here
 //! names a request. The handler that answers requests is given to the site as a function of
-//! plain `http` types ([`Entry`]); what apps register for the layers above (event handlers,
+//! plain `http` types; what apps register for the layers above (event handlers,
 //! commands, context processors) lives in the typed state, read by those layers.
 //! Assembling a site is [`SiteBuilder`](crate::SiteBuilder)'s work (`builder.rs`), from
 //! [`App`](crate::App)s (`app.rs`).
