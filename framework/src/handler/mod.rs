@@ -22,7 +22,7 @@ use errors::panic_error;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Response;
 use crate::middleware::{Endpoint, Middleware, Next};
-use crate::request::{Request, RequestHead, Resolution};
+use crate::request::{Request, Resolution};
 use crate::routing::{BoxFuture, MethodRouter};
 use crate::site::Site;
 
@@ -48,7 +48,7 @@ impl Handler {
         let resolution = resolve(&site, req.uri().path());
         let request = Request::new(req, site, resolution);
         let head = request.head();
-        let run = Next::new(self.chain.clone()).run(request);
+        let run = Next::new(self.chain.clone(), ErrorPages::response).run(request);
         let resp = match AssertUnwindSafe(run).catch_unwind().await {
             Ok(resp) => resp,
             Err(panic) => ErrorPages::response(head, &panic_error(panic)),
@@ -89,11 +89,7 @@ struct Layer {
 
 impl Endpoint for Layer {
     fn call(&self, req: Request) -> BoxFuture<Result<Response>> {
-        self.middleware.call(req, Next::new(self.next.clone()))
-    }
-
-    fn error_response(&self, head: RequestHead, err: &Error) -> Response {
-        ErrorPages::response(head, err)
+        self.middleware.call(req, Next::new(self.next.clone(), ErrorPages::response))
     }
 }
 
@@ -141,10 +137,6 @@ impl Endpoint for Dispatch {
                 Err(panic) => Err(panic_error(panic)),
             }
         })
-    }
-
-    fn error_response(&self, head: RequestHead, err: &Error) -> Response {
-        ErrorPages::response(head, err)
     }
 }
 

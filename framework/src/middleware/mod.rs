@@ -48,21 +48,23 @@ pub trait Middleware: Send + Sync + 'static {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>>;
 }
 
-/// What a [`Next`] runs: the rest of the chain (built by the handler), and the error page
-/// for what it fails with.
+/// What a [`Next`] runs: the rest of the chain, built by the handler.
 pub(crate) trait Endpoint: Send + Sync + 'static {
     fn call(&self, req: Request) -> BoxFuture<Result<Response>>;
-    fn error_response(&self, head: RequestHead, err: &Error) -> Response;
 }
+
+/// How an error becomes a response: the handler's error pages, the one place that does it.
+pub(crate) type ErrorResponse = fn(RequestHead, &Error) -> Response;
 
 /// The rest of the middleware chain, ending in the view.
 pub struct Next {
     inner: Arc<dyn Endpoint>,
+    error_response: ErrorResponse,
 }
 
 impl Next {
-    pub(crate) fn new(inner: Arc<dyn Endpoint>) -> Self {
-        Next { inner }
+    pub(crate) fn new(inner: Arc<dyn Endpoint>, error_response: ErrorResponse) -> Self {
+        Next { inner, error_response }
     }
 
     /// Runs the rest of the chain and the view; errors have become error pages by then.
@@ -70,7 +72,7 @@ impl Next {
         let head = req.head();
         match self.inner.call(req).await {
             Ok(resp) => resp,
-            Err(err) => self.inner.error_response(head, &err),
+            Err(err) => (self.error_response)(head, &err),
         }
     }
 }
