@@ -111,12 +111,18 @@ impl Client {
         self
     }
 
-    /// Logs in through the site's login view (LOGIN_URL); whether it worked.
+    /// Logs in through the site's login view (LOGIN_URL); whether it worked: the view
+    /// redirected and set a session cookie (a page shown again with errors, or a redirect that
+    /// starts no session, is not a login).
     pub async fn login(&mut self, username: &str, password: &str) -> bool {
         let login = self.site.settings().auth.login_url.clone();
         let url = if login.contains('/') { login } else { self.site.reverse(&login, &[]).unwrap_or(login) };
         let resp = self.post_form(&url, &[("username", username), ("password", password)]).await;
-        resp.status().is_redirection()
+        let session = format!("{}=", self.site.settings().sessions.cookie_name);
+        let started = resp.headers().get_all(header::SET_COOKIE).iter().any(|v| {
+            v.to_str().is_ok_and(|line| line.starts_with(&session) && !line[session.len()..].starts_with(';'))
+        });
+        resp.status().is_redirection() && started
     }
 
     /// Logs out through the site's `logout` route.

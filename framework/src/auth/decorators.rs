@@ -12,6 +12,24 @@ use crate::routing::{BoxFuture, IntoRoute, MethodRouter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginNotRequired;
 
+/// Route metadata: the route's views are behind [`permission_required`], with these
+/// permissions (every one of them needed). What the admin and a test walking the URL conf read
+/// to know a route's guard without calling it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequiredPermissions(Vec<String>);
+
+impl RequiredPermissions {
+    /// The permissions, in the order they were required (`"crm.add_company"`).
+    pub fn perms(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// Route metadata: the route's views are behind [`login_required`] (or a permission, which
+/// needs a login as well).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginRequired;
+
 /// Where a setting such as LOGIN_URL points: a path (given the request's script prefix) or a
 /// route name.
 pub(crate) fn resolve_url(req: &Request, target: &str) -> Result<String> {
@@ -60,7 +78,7 @@ impl MethodRouter {
 
     /// [`login_required`] for every view of this route.
     pub fn login_required(self) -> Self {
-        self.wrap(|req: Request, view| async move {
+        self.with_meta(LoginRequired).wrap(|req: Request, view| async move {
             if req.is_authenticated() { view(req).await } else { redirect_to_login(&req) }
         })
     }
@@ -68,7 +86,9 @@ impl MethodRouter {
     /// [`permission_required`] for every view of this route.
     pub fn permission_required(self, perm: &str) -> Self {
         let perm = perm.to_owned();
-        self.wrap(move |req: Request, view| {
+        let mut required = self.meta::<RequiredPermissions>().cloned().unwrap_or_default();
+        required.0.push(perm.clone());
+        self.with_meta(required).with_meta(LoginRequired).wrap(move |req: Request, view| {
             let perm = perm.clone();
             async move {
                 match req.user() {

@@ -40,8 +40,8 @@ use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, Entit
 use serde::Serialize;
 
 pub use decorators::{
-    LoginNotRequired, LoginRequiredMiddleware, login_not_required, login_required, permission_required,
-    redirect_to_login,
+    LoginNotRequired, LoginRequired, LoginRequiredMiddleware, RequiredPermissions, login_not_required, login_required,
+    permission_required, redirect_to_login,
 };
 use models::user;
 use permissions::PermTable;

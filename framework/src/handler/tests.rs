@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use http::StatusCode;
+use http::{Method, StatusCode};
 
 use crate::middleware::{Middleware, Next, from_fn};
 use crate::prelude::*;
@@ -343,4 +343,46 @@ async fn a_tower_layer_from_the_ecosystem_wraps_the_site() {
     let req = http::Request::get("/").header("host", "localhost").body(Default::default()).unwrap();
     let resp = tower_service::Service::call(&mut site.clone(), req).await.unwrap();
     assert_eq!(resp.headers()["x-layer"], "tower-http");
+}
+
+async fn ok_view(_req: Request) -> Result<Response> {
+    Ok(Response::text("ok"))
+}
+
+#[tokio::test]
+async fn a_wrapper_guards_the_methods_added_after_it_too() {
+    // `get(v).login_required().post(w)` must not leave POST open: a guard applies to the route.
+    let guarded = get(ok_view)
+        .wrap(|_req: Request, _view| async { Ok(Response::text("guarded").with_status(StatusCode::FORBIDDEN)) })
+        .post(ok_view)
+        .put(ok_view);
+    let site = Site::builder().settings(settings(false)).urls(UrlConf::new().path("g/", guarded, "g")).build().unwrap();
+    let route = site.resolver().routes().find(|r| r.name() == Some("g")).unwrap();
+    assert_eq!(route.methods(), &[Method::GET, Method::HEAD, Method::POST, Method::PUT]);
+    let mut c = Client::new(site.clone());
+    for method in [Method::GET, Method::POST, Method::PUT] {
+        let req = http::Request::builder().method(method.clone()).uri("/g/").header("host", "localhost");
+        let resp = c.request(req.body(bytes::Bytes::new()).unwrap()).await;
+        assert_eq!(resp.status(), 403, "{method} went round the guard: {}", resp.text());
+    }
+    let open = c.request(http::Request::delete("/g/").header("host", "localhost").body(bytes::Bytes::new()).unwrap());
+    assert_eq!(open.await.status(), 405, "a method the route does not take");
+}
+
+#[tokio::test]
+async fn client_login_counts_only_a_redirect_that_starts_a_session() {
+    // A login page that redirects without logging anyone in (a wrong LOGIN_URL, a view that
+    // bounces every POST) is not a login.
+    async fn bounce(_req: Request) -> Result<Response> {
+        Ok(Response::redirect("/"))
+    }
+    let toml =
+        "DEBUG = false\nSECRET_KEY = \"unit-test-secret\"\nALLOWED_HOSTS = [\"localhost\"]\nLOGIN_URL = \"/bounce/\"";
+    let site = Site::builder()
+        .settings(Settings::from_sources(Some(toml), |_| None).unwrap())
+        .urls(UrlConf::new().path("bounce/", bounce, "bounce"))
+        .build()
+        .unwrap();
+    let mut c = Client::new(site);
+    assert!(!c.login("someone", "secret").await, "a bare redirect counted as a login");
 }

@@ -88,7 +88,8 @@ impl UrlConf {
                         None => n,
                     });
                     let meta = std::mem::take(&mut view.meta);
-                    out.routes.push(RouteSpec { pattern: full, name, meta });
+                    let methods = view.allowed();
+                    out.routes.push(RouteSpec { pattern: full, name, meta, methods });
                     out.views.push(view);
                 }
                 Entry::Include { prefix: sub, conf } => {

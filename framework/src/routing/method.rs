@@ -23,7 +23,13 @@ pub struct MethodRouter {
     pub(crate) by_method: Vec<(Method, BoxedView)>,
     pub(crate) any: Option<BoxedView>,
     pub(crate) meta: http::Extensions,
+    /// Every [`wrap`](MethodRouter::wrap) so far, innermost first: a view added later gets
+    /// them too, so `get(v).login_required().post(w)` guards the POST as well.
+    wrappers: Vec<Wrapper>,
 }
+
+/// What [`MethodRouter::wrap`] keeps: turns a view into the view wrapped.
+type Wrapper = std::sync::Arc<dyn Fn(BoxedView) -> BoxedView + Send + Sync>;
 
 macro_rules! method_fns {
     ($($name:ident => $method:ident),*) => {
@@ -38,7 +44,8 @@ macro_rules! method_fns {
                 #[doc = concat!("Also answer `", stringify!($method), "` with `handler`.")]
                 pub fn $name<H: Handler<T>, T>(mut self, handler: H) -> Self {
                     self.by_method.retain(|(m, _)| *m != Method::$method);
-                    self.by_method.push((Method::$method, boxed(handler)));
+                    let view = self.wrapped(boxed(handler));
+                    self.by_method.push((Method::$method, view));
                     self
                 }
             )*
@@ -49,7 +56,7 @@ method_fns!(get => GET, post => POST, put => PUT, patch => PATCH, delete => DELE
 
 /// A route answering every method with `handler`.
 pub fn any<H: Handler<T>, T>(handler: H) -> MethodRouter {
-    MethodRouter { by_method: Vec::new(), any: Some(boxed(handler)), meta: http::Extensions::new() }
+    MethodRouter { any: Some(boxed(handler)), ..MethodRouter::default() }
 }
 
 impl MethodRouter {
@@ -84,20 +91,42 @@ impl MethodRouter {
         self.meta.get::<T>()
     }
 
-    /// Wraps every view of the route: the wrapper gets the request and the view to call
-    /// (how `login_required` and `permission_required` apply to a whole route).
+    /// Wraps every view of the route, those added afterwards included: the wrapper gets the
+    /// request and the view to call (how `login_required` and `permission_required` apply to a
+    /// whole route, so a method added after the guard is guarded too).
+    ///
+    /// ```
+    /// use djambda::prelude::*;
+    /// use djambda::routing::get;
+    ///
+    /// async fn page(_r: Request) -> Result<Response> { Ok(Response::text("page")) }
+    /// async fn save(_r: Request) -> Result<Response> { Ok(Response::text("saved")) }
+    ///
+    /// let route = get(page)
+    ///     .wrap(|req: Request, view| async move {
+    ///         if req.header("x-api-key") == Some("k") { view(req).await } else { Err(Error::permission_denied("no key")) }
+    ///     })
+    ///     .post(save); // behind the key as well
+    /// # let _ = route;
+    /// ```
     pub fn wrap<F, Fut>(mut self, wrapper: F) -> Self
     where
         F: Fn(crate::request::Request, BoxedView) -> Fut + Clone + Send + Sync + 'static,
         Fut: std::future::Future<Output = crate::error::Result<crate::http::Response>> + Send + 'static,
     {
-        let wrap_one = |view: BoxedView| -> BoxedView {
+        let wrap_one: Wrapper = std::sync::Arc::new(move |view: BoxedView| -> BoxedView {
             let wrapper = wrapper.clone();
             std::sync::Arc::new(move |req| Box::pin(wrapper(req, view.clone())))
-        };
+        });
         self.by_method = self.by_method.into_iter().map(|(m, v)| (m, wrap_one(v))).collect();
-        self.any = self.any.map(wrap_one);
+        self.any = self.any.map(|v| wrap_one(v));
+        self.wrappers.push(wrap_one);
         self
+    }
+
+    /// `view` inside every wrapper so far, in the order they were given.
+    fn wrapped(&self, view: BoxedView) -> BoxedView {
+        self.wrappers.iter().fold(view, |view, wrap| wrap(view))
     }
 
     /// The view for `method`; HEAD falls back to GET. `Err` carries the methods allowed.

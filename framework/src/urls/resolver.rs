@@ -18,6 +18,8 @@ pub struct RouteSpec {
     pub name: Option<String>,
     /// What the route says about itself to the middleware (`csrf_exempt`, a permission…).
     pub meta: http::Extensions,
+    /// The methods the route takes (HEAD wherever GET is); empty when it takes every method.
+    pub methods: Vec<http::Method>,
 }
 
 /// One route of the compiled URL conf, shared by every request it matches.
@@ -27,6 +29,7 @@ pub struct Route {
     pattern: String,
     name: Option<String>,
     meta: http::Extensions,
+    methods: Vec<http::Method>,
 }
 
 impl Route {
@@ -48,6 +51,13 @@ impl Route {
     /// The route's metadata of type `T` (`csrf_exempt` is CSRF's, `login_not_required` auth's).
     pub fn meta<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.meta.get::<T>()
+    }
+
+    /// The methods the route takes, HEAD wherever GET is; empty when its view takes every
+    /// method (a bare view function). What a 405 lists in `Allow`, and what a test walking the
+    /// URL conf tries.
+    pub fn methods(&self) -> &[http::Method] {
+        &self.methods
     }
 }
 
@@ -102,7 +112,7 @@ impl Resolver {
         let mut candidates: Vec<Vec<usize>> = Vec::new();
         let mut router = matchit::Router::new();
 
-        for (index, RouteSpec { pattern: text, name, meta }) in specs.into_iter().enumerate() {
+        for (index, RouteSpec { pattern: text, name, meta, methods }) in specs.into_iter().enumerate() {
             let pattern = match Pattern::parse(&text, converters) {
                 Ok(p) => p,
                 Err(e) => {
@@ -148,7 +158,7 @@ impl Resolver {
                 .filter(|(_, r)| r.pattern.shape() != shape && may_overlap(&r.pattern.shape(), &shape))
                 .map(|(i, _)| i)
                 .collect();
-            let route = Arc::new(Route { index, pattern: text, name, meta });
+            let route = Arc::new(Route { index, pattern: text, name, meta, methods });
             routes.push(Compiled { pattern, route, shadowed_by });
         }
         if !errors.is_empty() {
