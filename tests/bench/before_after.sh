@@ -147,6 +147,9 @@ sed 's/^/  now    | /' "$TMP/now.headers" | tr -d '\r'
 # --- load ---------------------------------------------------------------------------------------
 WRK=(wrk "-t$THREADS" "-c$CONNECTIONS" "-d$DURATION" --latency)
 WRK_TIMEOUT=$((${DURATION%s} + 60))
+# Least bytes (head + body) a response must average under load: 90% of the page's body. wrk
+# counts a 3xx as success, and a redirect is a few hundred bytes.
+MIN_BYTES="$(awk -v n="$PAGE_LEN" 'BEGIN {printf "%d", n * 0.9}')"
 
 
 
@@ -162,9 +165,15 @@ load() {
         cat "$out" >&2
         exit 1
     fi
-    local rps p50 p99 requests cpu errors
+    local rps p50 p99 requests cpu errors read_bytes
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
     requests="$(awk '/requests in/ {print $1}' "$out")"
+    read_bytes="$(to_bytes "$(awk '/requests in/ {print $5}' "$out")")"
+    if ((requests == 0 || read_bytes / requests < MIN_BYTES)); then
+        echo "$which: $requests responses averaging $((requests ? read_bytes / requests : 0)) bytes, less than the page's $PAGE_LEN body bytes: not the page (a redirect?)" >&2
+        cat "$out" >&2
+        exit 1
+    fi
     cpu="$(awk -v t="$((after - before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")"
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")"

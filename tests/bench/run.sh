@@ -252,14 +252,6 @@ WRK_TIMEOUT=$((${DURATION%s} + 60))
 # to the login page is a few hundred bytes, and wrk counts 3xx as success.
 MIN_BYTES="$(awk -v n="$DJ_LEN" 'BEGIN {printf "%d", n * 0.9}')"
 
-# wrk's "12.34MB read" → bytes.
-to_bytes() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-        if (u == "KB") n *= 1024; else if (u == "MB") n *= 1048576; else if (u == "GB") n *= 1073741824; else if (u == "TB") n *= 1099511627776
-        printf "%.0f", n }'
-}
-
 
 
 # Runs wrk against $1 (label) at $2 (URL), server pid $3; appends

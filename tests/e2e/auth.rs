@@ -20,7 +20,7 @@ const DJANGO_HASH: &str = "pbkdf2_sha256$1000000$PEktSoLjfPw5lP2zj9tsgZ$Y2iBifU0
 const NASTY: &str = "O'Brien & <b>Sons</b> \"quoted\"; DROP TABLE company;-- %s \\x00";
 
 /// The example site on a private copy of the demo database, with `env` on top.
-fn crm_site(tag: &str, env: &[(&str, &str)]) -> Site {
+pub(crate) fn crm_site(tag: &str, env: &[(&str, &str)]) -> Site {
     let url = crate::fresh_demo_db(tag);
     let mut all: Vec<(&str, &str)> = vec![("DATABASE_URL", url.as_str())];
     all.extend_from_slice(env);
@@ -64,7 +64,7 @@ fn escaped(text: &str) -> String {
         .replace('/', "&#x2F;")
 }
 
-fn shows(html: &str, text: &str) -> bool {
+pub(crate) fn shows(html: &str, text: &str) -> bool {
     // Tera escapes `/` in some versions and not others; either is the text, escaped.
     html.contains(&escaped(text)) || html.contains(&escaped(text).replace("&#x2F;", "/"))
 }
@@ -515,6 +515,53 @@ async fn login_rotates_the_session_key_and_logout_ends_it() {
     let mut replay = browser(&site);
     replay.set_cookie("sessionid", &second);
     assert_eq!(replay.get("/").await.status(), 302);
+}
+
+/// `manage clearsessions` deletes the expired rows of the database engine and only those: the
+/// live session keeps its user logged in.
+#[tokio::test]
+async fn clearsessions_deletes_expired_database_sessions_only() {
+    use djambda::db::sea_orm::sea_query::Expr;
+    use djambda::sessions::models::session;
+    let url = crate::fresh_demo_db("auth-clearsessions");
+    let env = [("DATABASE_URL", url.as_str()), ("SESSION_ENGINE", "db")];
+    let site = example_site::site_with_settings(crate::example_settings_with(&env)).unwrap();
+    let db = site.database().connection().await.unwrap();
+    let (mut stale, mut live) = (browser(&site), browser(&site));
+    assert_eq!(log_in(&mut stale, "demo", "demo", "/").await.status(), 302);
+    assert_eq!(log_in(&mut live, "viewer", "viewer", "/").await.status(), 302);
+    let stale_key = stale.cookie("sessionid").unwrap().to_owned();
+    let live_key = live.cookie("sessionid").unwrap().to_owned();
+    let yesterday = chrono_now() - std::time::Duration::from_secs(86_400);
+    session::Entity::update_many()
+        .col_expr(session::Column::ExpireDate, Expr::value(yesterday))
+        .filter(session::Column::SessionKey.eq(stale_key.clone()))
+        .exec(&db)
+        .await
+        .unwrap();
+
+    let clear = |engine: &str| {
+        let out = std::process::Command::new(crate::manage_bin())
+            .arg("clearsessions")
+            .env("DATABASE_URL", &url)
+            .env("SECRET_KEY", crate::SECRET_KEY)
+            .env("SESSION_ENGINE", engine)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "clearsessions: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(clear("db").contains("Deleted 1 expired session(s)."));
+    assert!(session::Entity::find_by_id(stale_key).one(&db).await.unwrap().is_none(), "the expired row is gone");
+    assert!(session::Entity::find_by_id(live_key).one(&db).await.unwrap().is_some(), "the live row stays");
+    assert_eq!(live.get("/").await.status(), 200, "still logged in");
+    assert_eq!(stale.get("/").await.status(), 302, "the expired session logs no one in");
+    assert!(clear("db").contains("Deleted 0 expired session(s)."), "nothing left to delete");
+    assert!(clear("signed_cookies").contains("Nothing to clear"), "cookie sessions expire by themselves");
+}
+
+fn chrono_now() -> djambda::db::sea_orm::prelude::ChronoDateTimeUtc {
+    djambda::db::sea_orm::prelude::ChronoUtc::now()
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use crate::lambda::{Function, Req, Shape};
 use crate::manage_bin;
 
 /// `application/x-www-form-urlencoded` encoding of one name or value, as a browser does it.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         match b {
@@ -43,8 +43,17 @@ impl Answer {
 }
 
 enum Door {
-    Tcp { addr: String },
-    Lambda { function: Function, shape: Shape, host: String, prefix: &'static str },
+    /// runserver; `prefix` is what a proxy in front of it strips (FORCE_SCRIPT_NAME's case).
+    Tcp {
+        addr: String,
+        prefix: &'static str,
+    },
+    Lambda {
+        function: Function,
+        shape: Shape,
+        host: String,
+        prefix: &'static str,
+    },
 }
 
 /// A browser: a door, a cookie jar, and the page it is on.
@@ -61,7 +70,7 @@ impl Browser {
     /// The origin pages are served from, as the browser would send it in `Origin`.
     fn origin(&self) -> String {
         match &self.door {
-            Door::Tcp { addr } => format!("http://{addr}"),
+            Door::Tcp { addr, .. } => format!("http://{addr}"),
             Door::Lambda { host, .. } => format!("https://{host}"),
         }
     }
@@ -69,10 +78,8 @@ impl Browser {
     /// A path as the site links it (with any stage prefix) to the path the door takes.
     fn target(&self, link: &str) -> String {
         let link = link.strip_prefix(&self.origin()).unwrap_or(link);
-        match &self.door {
-            Door::Lambda { prefix, .. } => link.strip_prefix(prefix).unwrap_or(link).to_owned(),
-            Door::Tcp { .. } => link.to_owned(),
-        }
+        let (Door::Lambda { prefix, .. } | Door::Tcp { prefix, .. }) = &self.door;
+        link.strip_prefix(prefix).unwrap_or(link).to_owned()
     }
 
     fn keep_cookies<'a>(&mut self, set_cookies: impl Iterator<Item = &'a str>) {
@@ -96,6 +103,15 @@ impl Browser {
             form.map(|f| f.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&"));
         let content_type = body.as_ref().map(|_| "application/x-www-form-urlencoded".to_owned());
         self.send_body(method, link, content_type, body.unwrap_or_default().into_bytes()).await
+    }
+
+    /// POSTs `form` with `headers` and without the `Origin` a browser adds: what an older
+    /// browser, a privacy extension or a native client sends.
+    async fn post_without_origin(&mut self, link: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Answer {
+        let body = form.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&");
+        let mut all = vec![("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned())];
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self.exchange("POST", link, all, body.into_bytes()).await
     }
 
     /// Submits the form at `link` as `multipart/form-data`, with `file` (field, name, bytes).
@@ -131,18 +147,29 @@ impl Browser {
         content_type: Option<String>,
         body: Vec<u8>,
     ) -> Answer {
-        let target = self.target(link);
         let mut headers: Vec<(String, String)> = Vec::new();
-        if !self.cookies.is_empty() {
-            headers.push(("Cookie".into(), self.cookie_line()));
-        }
         if let Some(ct) = content_type {
             headers.push(("Content-Type".into(), ct));
             // Browsers send Origin with every POST.
             headers.push(("Origin".into(), self.origin()));
         }
+        self.exchange(method, link, headers, body).await
+    }
+
+    /// Sends exactly `headers` (and the cookies held) through the door.
+    async fn exchange(
+        &mut self,
+        method: &'static str,
+        link: &str,
+        mut headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let target = self.target(link);
+        if !self.cookies.is_empty() {
+            headers.push(("Cookie".into(), self.cookie_line()));
+        }
         let (status, set_cookies, location, text) = match &mut self.door {
-            Door::Tcp { addr } => {
+            Door::Tcp { addr, .. } => {
                 // A browser names the port it connected to.
                 headers.push(("Host".into(), addr.clone()));
                 let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -291,7 +318,7 @@ async fn a_visit_through_runserver() {
         ("FILE_UPLOAD_MAX_SIZE", "65536"),
     ];
     let (_server, addr) = spawn_runserver(manage_bin(), &env);
-    let mut browser = Browser::new(Door::Tcp { addr });
+    let mut browser = Browser::new(Door::Tcp { addr, prefix: "" });
     visit(&mut browser, "", "runserver").await;
 }
 
@@ -317,4 +344,242 @@ async fn a_visit_through_lambda_function_urls_and_rest_stages() {
         let mut browser = Browser::new(Door::Lambda { function, shape, host, prefix });
         visit(&mut browser, prefix, &format!("{shape:?}")).await;
     }
+}
+
+/// What a refusal case sends and the reason it must get: (what, form, headers, reason).
+type Refusal = (&'static str, Vec<(&'static str, String)>, Vec<(&'static str, String)>, String);
+
+/// Every reason CSRF protection refuses a POST, through a door: the token (missing, the wrong
+/// length, a character out of its alphabet, wrong, in the form or the header), the cookie it
+/// must match, `Origin` from another site, and over HTTPS without `Origin` the four ways
+/// `Referer` can fail to say the request came from this site. Each refusal is a 403 that gives
+/// its reason; the same request put right is served. Over plain HTTP (runserver without the
+/// proxy header) Referer is not asked for.
+async fn csrf_refusals(browser: &mut Browser, prefix: &str, door: &str, https: &[(&'static str, &str)]) {
+    let logged_in =
+        browser.submit(&format!("{prefix}/accounts/login/"), &[("username", "demo"), ("password", "demo")]).await;
+    assert_eq!(logged_in.status, 302, "{door}: login: {}", logged_in.body);
+    let token = browser.get(&format!("{prefix}/forecast/")).await.csrf_token();
+    let link = format!("{prefix}/forecast/");
+    let own = browser.origin().replace("http://", "https://");
+    let host = own.trim_start_matches("https://").to_owned();
+    let same_site = format!("{own}{prefix}/forecast/");
+    let fields = |token: &str| {
+        let mut f = vec![("amount", "1000".to_owned()), ("probability", "50".to_owned())];
+        if !token.is_empty() {
+            f.push(("csrfmiddlewaretoken", token.to_owned()));
+        }
+        f
+    };
+    let with = |extra: &[(&'static str, String)]| {
+        let mut h: Vec<(&str, String)> = https.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        h.extend(extra.iter().cloned());
+        h
+    };
+    let origin = || ("Origin", own.clone());
+    let bad_chars = format!("{}!", &token[..token.len() - 1]);
+    let cases: Vec<Refusal> = vec![
+        ("no token", fields(""), with(&[origin()]), "CSRF token missing.".into()),
+        ("short token", fields("abc"), with(&[origin()]), "CSRF token from POST has incorrect length.".into()),
+        (
+            "bad characters",
+            fields(&bad_chars),
+            with(&[origin()]),
+            "CSRF token from POST has invalid characters.".into(),
+        ),
+        ("wrong token", fields(&"a".repeat(64)), with(&[origin()]), "CSRF token from POST incorrect.".into()),
+        (
+            "wrong header",
+            fields(""),
+            with(&[origin(), ("X-CSRFToken", "b".repeat(64))]),
+            "HTTP header incorrect.".into(),
+        ),
+        (
+            "other Origin",
+            fields(&token),
+            with(&[("Origin", "https://evil.example".into())]),
+            "Origin checking failed - https://evil.example does not match any trusted origins.".into(),
+        ),
+    ];
+    let mut cases = cases;
+    if !https.is_empty() || matches!(browser.door, Door::Lambda { .. }) {
+        cases.extend([
+            ("no Referer", fields(&token), with(&[]), "Referer checking failed - no Referer.".into()),
+            (
+                "malformed Referer",
+                fields(&token),
+                with(&[("Referer", "not a url".into())]),
+                "Referer checking failed - Referer is malformed.".into(),
+            ),
+            (
+                "insecure Referer",
+                fields(&token),
+                with(&[("Referer", format!("http://{host}{prefix}/forecast/"))]),
+                "Referer checking failed - Referer is insecure while host is secure.".into(),
+            ),
+            (
+                "cross-site Referer",
+                fields(&token),
+                with(&[("Referer", "https://evil.example/forecast/".into())]),
+                "Referer checking failed - https://evil.example/forecast/ does not match any trusted origins.".into(),
+            ),
+        ]);
+    }
+    for (what, form, headers, reason) in &cases {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = browser.post_without_origin(&link, &form, &headers).await;
+        assert_eq!(refused.status, 403, "{door}: {what}: {}", refused.body);
+        assert!(crate::auth::shows(&refused.body, reason), "{door}: {what}: `{reason}` in {}", refused.body);
+    }
+
+    let form = fields(&token);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Without the cookie the token has nothing to match.
+    let cookie = browser.cookies.iter().position(|(n, _)| n == "csrftoken").expect("the CSRF cookie");
+    let kept = browser.cookies.remove(cookie);
+    let headers = with(&[origin()]);
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post_without_origin(&link, &form, &headers).await;
+    assert_eq!(refused.status, 403, "{door}: no cookie");
+    assert!(refused.body.contains("CSRF cookie not set."), "{door}: no cookie: {}", refused.body);
+    browser.cookies.push(kept);
+
+    // Put right, each is served: Origin of this site, or over HTTPS a Referer from it.
+    for headers in [with(&[origin()]), with(&[("Referer", same_site.clone())])] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let served = browser.post_without_origin(&link, &form, &headers).await;
+        assert_eq!(served.status, 200, "{door}: {headers:?}: {}", served.body);
+        assert!(served.body.contains("$500.00"), "{door}");
+    }
+    if !https.is_empty() {
+        // The same request over plain HTTP needs no Referer.
+        let plain = browser.post_without_origin(&link, &form, &[]).await;
+        assert_eq!(plain.status, 200, "{door}: plain HTTP without Referer: {}", plain.body);
+    }
+}
+
+#[tokio::test]
+async fn every_csrf_refusal_through_both_doors_https_included() {
+    let db = crate::fresh_demo_db("doors-referer-runserver");
+    let env = [
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+    ];
+    let (_server, addr) = spawn_runserver(manage_bin(), &env);
+    let mut browser = Browser::new(Door::Tcp { addr, prefix: "" });
+    // runserver behind a TLS-terminating proxy that says so.
+    csrf_refusals(&mut browser, "", "runserver", &[("X-Forwarded-Proto", "https")]).await;
+
+    for (shape, prefix, tag) in
+        [(Shape::FunctionUrl, "", "doors-referer-url"), (Shape::Rest, "/testStage", "doors-referer-rest")]
+    {
+        let db = crate::fresh_demo_db(tag);
+        let env = [
+            ("DEBUG", "false"),
+            ("ALLOWED_HOSTS", "*"),
+            ("DATABASE_URL", db.as_str()),
+            ("SECRET_KEY", crate::SECRET_KEY),
+            ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+        ];
+        let function = Function::start_with(&env).await;
+        let probe = shape.request(&Req::new("GET", "/", 0).anonymous());
+        let host = probe.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).unwrap().1.clone();
+        let mut browser = Browser::new(Door::Lambda { function, shape, host, prefix });
+        // API Gateway and Function URLs put X-Forwarded-Proto: https on every event themselves.
+        csrf_refusals(&mut browser, prefix, &format!("{shape:?}"), &[]).await;
+    }
+}
+
+/// A copy of the demo database where deal 1's stage is a value the model cannot read: its page
+/// fails inside the view, as a bad row or a broken query would.
+async fn demo_db_with_a_bad_row(tag: &str) -> String {
+    use djambda::db::sea_orm::{ConnectionTrait, Database};
+    let url = crate::fresh_demo_db(tag);
+    let db = Database::connect(&url).await.unwrap();
+    db.execute_unprepared("UPDATE deal SET stage = 'bogus-stage' WHERE id = 1").await.unwrap();
+    db.close().await.unwrap();
+    url
+}
+
+/// With DEBUG off a failing view gets the site's own 500.html with nothing of the error on it,
+/// and the next request is served.
+async fn server_error_page(browser: &mut Browser, prefix: &str, door: &str) {
+    let logged_in =
+        browser.submit(&format!("{prefix}/accounts/login/"), &[("username", "demo"), ("password", "demo")]).await;
+    assert_eq!(logged_in.status, 302, "{door}: login: {}", logged_in.body);
+    let failed = browser.get(&format!("{prefix}/deals/1/")).await;
+    assert_eq!(failed.status, 500, "{door}: {}", failed.body);
+    assert!(failed.body.contains("Something went wrong"), "{door}: the site's 500.html: {}", failed.body);
+    assert!(failed.body.contains(">Dashboard<"), "{door}: in the site's layout, logged in");
+    for internal in ["bogus-stage", "SELECT", "sqlx", "DbErr", "Traceback", "caused by"] {
+        assert!(!failed.body.contains(internal), "{door}: `{internal}` on the page: {}", failed.body);
+    }
+    let next = browser.get(&format!("{prefix}/deals/2/")).await;
+    assert_eq!(next.status, 200, "{door}: the next request: {}", next.body);
+    assert!(next.body.contains("Warehouse scanners"), "{door}");
+}
+
+#[tokio::test]
+async fn a_500_is_the_sites_own_page_through_both_doors() {
+    let db = demo_db_with_a_bad_row("doors-500-runserver").await;
+    let env = [
+        ("DEBUG", "false"),
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+    ];
+    let (_server, addr) = spawn_runserver(manage_bin(), &env);
+    server_error_page(&mut Browser::new(Door::Tcp { addr, prefix: "" }), "", "runserver").await;
+
+    let db = demo_db_with_a_bad_row("doors-500-lambda").await;
+    let env = [
+        ("DEBUG", "false"),
+        ("ALLOWED_HOSTS", "*"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+    ];
+    let function = Function::start_with(&env).await;
+    let shape = Shape::FunctionUrl;
+    let probe = shape.request(&Req::new("GET", "/", 0).anonymous());
+    let host = probe.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).unwrap().1.clone();
+    server_error_page(&mut Browser::new(Door::Lambda { function, shape, host, prefix: "" }), "", "Function URL").await;
+}
+
+/// Behind a proxy or a custom domain that mounts the site under `/portal` and strips it before
+/// the site sees the path, FORCE_SCRIPT_NAME says where the site is: every link, redirect and
+/// form action carries it, through both doors.
+#[tokio::test]
+async fn a_visit_under_force_script_name_through_both_doors() {
+    let db = crate::fresh_demo_db("doors-script-name-runserver");
+    let env = [
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("FILE_UPLOAD_MAX_SIZE", "65536"),
+        ("FORCE_SCRIPT_NAME", "/portal"),
+    ];
+    let (_server, addr) = spawn_runserver(manage_bin(), &env);
+    visit(&mut Browser::new(Door::Tcp { addr, prefix: "/portal" }), "/portal", "runserver under /portal").await;
+
+    let db = crate::fresh_demo_db("doors-script-name-lambda");
+    let env = [
+        ("DEBUG", "false"),
+        ("ALLOWED_HOSTS", "*"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
+        ("FILE_UPLOAD_MAX_SIZE", "65536"),
+        ("FORCE_SCRIPT_NAME", "/portal"),
+    ];
+    let function = Function::start_with(&env).await;
+    // A REST stage under a custom domain: FORCE_SCRIPT_NAME wins over the stage.
+    let shape = Shape::Rest;
+    let probe = shape.request(&Req::new("GET", "/", 0).anonymous());
+    let host = probe.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).unwrap().1.clone();
+    let door = Door::Lambda { function, shape, host, prefix: "/portal" };
+    visit(&mut Browser::new(door), "/portal", "REST API under /portal").await;
 }

@@ -13,6 +13,7 @@ mod forms;
 mod lambda;
 mod makemigrations;
 mod migrate;
+mod routes;
 mod runserver;
 mod security;
 mod staticfiles;

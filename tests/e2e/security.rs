@@ -12,7 +12,9 @@ const HOSTS: (&str, &str) = ("ALLOWED_HOSTS", "127.0.0.1,localhost");
 
 #[test]
 fn every_response_carries_the_default_security_headers() {
-    let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&[HOSTS]));
+    // HSTS is configured, so its absence over plain HTTP is the middleware's choice, not a
+    // default (browsers ignore it there, and a plain-HTTP proxy could forge it).
+    let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&[HOSTS, ("SECURE_HSTS_SECONDS", "600")]));
     for path in ["/", "/no-such-page/", "/static/site.css"] {
         let resp = request(&addr, "GET", path, &[], b"").unwrap();
         assert_eq!(resp.header("x-content-type-options"), Some("nosniff"), "{path}");
