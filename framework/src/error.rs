@@ -197,12 +197,20 @@ impl<E: StdError + Send + Sync + 'static> From<E> for Error {
         // The chain de-duplicates the repeated top message, so keeping `err` as the source loses
         // nothing and lets the debug page reach typed errors (a template's line, say).
         // A database that cannot be reached is the server's trouble but not a bug: 503.
+        // A busy one (a lock held past the timeout) is the same for the client: retry later.
         let any: &dyn std::any::Any = &err;
-        let kind = match any.downcast_ref::<sea_orm::DbErr>() {
-            Some(db_err) if is_connection_error(db_err) => ErrorKind::ServiceUnavailable,
-            _ => ErrorKind::Internal,
+        let (kind, message) = match any.downcast_ref::<sea_orm::DbErr>() {
+            Some(db_err) if is_busy_error(db_err) => (
+                ErrorKind::ServiceUnavailable,
+                Cow::Borrowed(
+                    "the database is busy: another connection held a lock past the busy timeout \
+                     (SQLITE_BUSY_TIMEOUT on SQLite), or a conflicting transaction won; nothing was saved",
+                ),
+            ),
+            Some(db_err) if is_connection_error(db_err) => (ErrorKind::ServiceUnavailable, err.to_string().into()),
+            _ => (ErrorKind::Internal, err.to_string().into()),
         };
-        Error { kind, message: err.to_string().into(), source: Some(Box::new(err)), page: None }
+        Error { kind, message, source: Some(Box::new(err)), page: None }
     }
 }
 
@@ -242,4 +250,32 @@ pub fn is_connection_error(err: &sea_orm::DbErr) -> bool {
         ),
         _ => false,
     }
+}
+
+/// Whether a sea-orm error means the database was busy: SQLite's `SQLITE_BUSY`/`SQLITE_LOCKED`
+/// (another connection held its lock past the busy timeout), or a serialization failure, a
+/// deadlock or a lock timeout on PostgreSQL and MySQL. Nothing was written; the same request
+/// can succeed a moment later (503 with Retry-After).
+pub fn is_busy_error(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let sqlx = match err {
+        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e)) | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        sea_orm::DbErr::Conn(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    let sea_orm::sqlx::Error::Database(db) = &**sqlx else { return false };
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+        // The extended result code: its low byte is the primary code (5 BUSY, 6 LOCKED).
+        return code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+    }
+    // SQLSTATE: serialization failure (MySQL reports deadlocks so), PostgreSQL's deadlock and
+    // lock timeout.
+    matches!(code.as_ref(), "40001" | "40P01" | "55P03")
+}
+
+/// Whether a sea-orm error is the database's momentary unavailability (unreachable or busy)
+/// rather than a refused change: a 503 the client may retry, never a form error.
+pub fn is_unavailable(err: &sea_orm::DbErr) -> bool {
+    is_connection_error(err) || is_busy_error(err)
 }

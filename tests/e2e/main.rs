@@ -13,6 +13,7 @@ mod forms;
 mod lambda;
 mod makemigrations;
 mod migrate;
+mod reliability;
 mod routes;
 mod runserver;
 mod security;
@@ -56,6 +57,13 @@ pub fn fresh_demo_db(tag: &str) -> String {
     let source = demo_db().trim_start_matches("sqlite://").trim_end_matches("?mode=rwc").to_owned();
     let dir = std::env::temp_dir().join(format!("djambda-demo-{}", std::process::id()));
     let copy = dir.join(format!("{tag}.sqlite3"));
+    // The file must be whole: `manage` closes its connections on the way out, which folds a
+    // WAL log back into the file. A log left behind would hold rows this copy lacks.
+    let log = format!("{source}-wal");
+    assert!(!std::path::Path::new(&log).exists(), "{log} was left behind: the demo database is not one file");
+    for stale in ["-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{stale}", copy.display()));
+    }
     std::fs::copy(&source, &copy).unwrap_or_else(|e| panic!("copy the demo database to {}: {e}", copy.display()));
     format!("sqlite://{}?mode=rwc", copy.display())
 }

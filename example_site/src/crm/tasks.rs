@@ -2,6 +2,7 @@
 //! would hand to Celery): a scheduled pipeline snapshot, new leads from an SQS queue, and notes
 //! for files dropped in S3 and for SNS notifications.
 
+use djambda::db::atomic;
 use djambda::db::sea_orm::prelude::{ChronoUtc, Decimal};
 use djambda::db::sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use djambda::lambda::events::{S3Event, SnsEvent, SqsMessage, s3_key};
@@ -42,26 +43,22 @@ pub async fn new_lead(site: Site, message: SqsMessage) -> Result<()> {
         .one(&db)
         .await?
         .ok_or_else(|| Error::bad_request(format!("no company with the slug {:?}", lead.company)))?;
-    deal::ActiveModel {
+    let row = deal::ActiveModel {
         company_id: Set(company.id),
         title: Set(lead.title),
         stage: Set(Stage::Lead),
         amount: Set(lead.amount),
         expected_close: Set(lead.expected_close),
         ..Default::default()
-    }
-    .insert(&db)
-    .await?;
-    Ok(())
+    };
+    atomic(&db, |txn| Box::pin(async move { Ok(row.insert(txn).await.map(|_| ())?) })).await
 }
 
 async fn add_note(site: &Site, body: String) -> Result<()> {
     let db = site.database().connection().await?;
     let now = ChronoUtc::now();
-    note::ActiveModel { body: Set(body), created_at: Set(now), updated_at: Set(now), ..Default::default() }
-        .insert(&db)
-        .await?;
-    Ok(())
+    let row = note::ActiveModel { body: Set(body), created_at: Set(now), updated_at: Set(now), ..Default::default() };
+    atomic(&db, |txn| Box::pin(async move { Ok(row.insert(txn).await.map(|_| ())?) })).await
 }
 
 /// S3: a note for each file dropped in the bucket (the sales team's shared inbox).

@@ -36,7 +36,10 @@ mod views;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use sea_orm::{ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    TransactionTrait,
+};
 use serde::Serialize;
 
 pub use decorators::{
@@ -237,7 +240,11 @@ impl Middleware for AuthenticationMiddleware {
 /// Checks a username and password (Django's `authenticate`): the active user they belong to,
 /// or `None`. A hash in an older format or with weaker parameters is replaced on success.
 /// Takes as long for an unknown username as for a wrong password.
-pub async fn authenticate<C: ConnectionTrait>(db: &C, username: &str, password: &str) -> Result<Option<user::Model>> {
+pub async fn authenticate<C: ConnectionTrait + TransactionTrait<Transaction = sea_orm::DatabaseTransaction>>(
+    db: &C,
+    username: &str,
+    password: &str,
+) -> Result<Option<user::Model>> {
     let Some(model) = user::Entity::find().filter(user::Column::Username.eq(username)).one(db).await? else {
         hashers::burn_time(password);
         return Ok(None);
@@ -267,7 +274,7 @@ pub async fn login(req: &Request, user: &user::Model) -> Result<()> {
     let db = req.db().await?;
     let mut active = user.clone().into_active_model();
     active.last_login = ActiveValue::Set(Some(chrono::Utc::now()));
-    let updated = active.update(&db).await?;
+    let updated = crate::db::atomic(&db, |txn| Box::pin(async move { Ok(active.update(txn).await?) })).await?;
     if let Some(current) = req.local::<CurrentUser>() {
         let permissions = permissions_of(&db, &updated).await?;
         current.set(Some(Arc::new(User::from_model(&updated, permissions))));
@@ -285,10 +292,14 @@ pub fn logout(req: &Request) {
 
 /// Stores a new password for `user` (hashed). Every session that logged in with the old
 /// password ends, since its digest no longer matches; log the user in again to keep one.
-pub async fn set_password<C: ConnectionTrait>(db: &C, user: &user::Model, password: &str) -> Result<user::Model> {
+pub async fn set_password<C: TransactionTrait<Transaction = sea_orm::DatabaseTransaction>>(
+    db: &C,
+    user: &user::Model,
+    password: &str,
+) -> Result<user::Model> {
     let mut active = user.clone().into_active_model();
     active.password = ActiveValue::Set(hashers::make_password(password));
-    Ok(active.update(db).await?)
+    crate::db::atomic(db, |txn| Box::pin(async move { Ok(active.update(txn).await?) })).await
 }
 
 /// The template values `user` and `perms` (Django's `auth` context processor). `perms` has

@@ -30,7 +30,12 @@ pub(crate) async fn wait<C: ConnectionTrait>(db: &C, username: &str, limit: u32)
 }
 
 /// Counts a failed login for `username`.
-pub(crate) async fn record_failure<C: ConnectionTrait>(db: &C, username: &str) -> Result<()> {
+pub(crate) async fn record_failure<
+    C: ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>,
+>(
+    db: &C,
+    username: &str,
+) -> Result<()> {
     let key = key(username);
     let existing = login_failure::Entity::find().filter(login_failure::Column::Username.eq(&key)).one(db).await?;
     let failures = existing.map_or(1, |r| r.failures.saturating_add(1));
@@ -40,15 +45,22 @@ pub(crate) async fn record_failure<C: ConnectionTrait>(db: &C, username: &str) -
         last_failure: ActiveValue::Set(Utc::now()),
         ..Default::default()
     };
-    login_failure::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(login_failure::Column::Username)
-                .update_columns([login_failure::Column::Failures, login_failure::Column::LastFailure])
-                .to_owned(),
-        )
-        .exec(db)
-        .await?;
-    Ok(())
+    // Committed explicitly: on SQLite the insert reads its key back, and an implicit commit's
+    // failure after that would go unreported.
+    crate::db::atomic(db, |txn| {
+        Box::pin(async move {
+            login_failure::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(login_failure::Column::Username)
+                        .update_columns([login_failure::Column::Failures, login_failure::Column::LastFailure])
+                        .to_owned(),
+                )
+                .exec(txn)
+                .await?;
+            Ok(())
+        })
+    })
+    .await
 }
 
 /// Forgets the failures of `username` (after a successful login).

@@ -1,11 +1,13 @@
 //! Settings (Django's `django.conf.settings`): loaded once at start from defaults, the site's
 //! optional `settings.toml`, then environment variables on top.
 
+mod database;
 mod security;
 mod sessions;
 
 use std::fmt;
 
+pub use database::{JournalMode, Sqlite};
 pub use security::Security;
 pub use sessions::{Auth, Csrf, SessionEngine, Sessions};
 
@@ -74,6 +76,8 @@ pub struct Settings {
     /// DATABASE_CONNECT_TIMEOUT (seconds): how long a request waits for a connection before
     /// the database counts as unavailable (503).
     pub database_connect_timeout: std::time::Duration,
+    /// How an SQLite database is opened (`SQLITE_*`): its journal mode and busy timeout.
+    pub sqlite: Sqlite,
     /// STATIC_URL: where static files are served (`/static/` by default).
     pub static_url: String,
     /// APPEND_SLASH: redirect `/contacts` to `/contacts/` when only the latter exists.
@@ -111,6 +115,7 @@ impl Default for Settings {
             database_url: None,
             database_pool_size: 1,
             database_connect_timeout: std::time::Duration::from_secs(5),
+            sqlite: Sqlite::default(),
             static_url: "/static/".into(),
             append_slash: true,
             data_upload_max_memory_size: 2_621_440,
@@ -189,6 +194,7 @@ impl Settings {
         .chain(Sessions::KEYS)
         .chain(Csrf::KEYS)
         .chain(Auth::KEYS)
+        .chain(Sqlite::KEYS)
         {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
@@ -359,7 +365,7 @@ impl Settings {
     }
 
     fn group_owns(&self, key: &str) -> bool {
-        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS].iter().any(|keys| keys.contains(&key))
+        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS, Sqlite::KEYS].iter().any(|keys| keys.contains(&key))
     }
 
     fn apply_group(&mut self, key: &str, raw: &str) -> Result<(), String> {
@@ -369,6 +375,8 @@ impl Settings {
             self.sessions.apply(key, raw)
         } else if Csrf::KEYS.contains(&key) {
             self.csrf.apply(key, raw)
+        } else if Sqlite::KEYS.contains(&key) {
+            self.sqlite.apply(key, raw)
         } else {
             self.auth.apply(key, raw)
         }
@@ -400,7 +408,14 @@ impl Settings {
                 _ => host,
             }
         };
-        if name.is_empty() {
+        // Django's host_validation_re: a name of letters, digits, dots and hyphens, or a
+        // bracketed IPv6 address. Anything else (`{host}`, `a_b`, `x y`) is refused even where
+        // ALLOWED_HOSTS is `*`.
+        let well_formed = match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+            Some(v6) => v6.contains(':') && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+            None => name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'),
+        };
+        if name.is_empty() || !well_formed {
             return false;
         }
         let name = name.as_bytes();
@@ -481,5 +496,10 @@ mod tests {
             local.host_allowed("127.0.0.1:8000") && local.host_allowed("localhost") && local.host_allowed("[::1]:8000")
         );
         assert!(!local.host_allowed("example.com"));
+        let any = Settings::from_sources(None, with_env(&[("DEBUG", "1"), ("ALLOWED_HOSTS", "*")])).unwrap();
+        assert!(any.host_allowed("anything.example:80") && any.host_allowed("[2001:db8::1]:8443"));
+        for malformed in ["{host}", "a_b.example", "x y", "a:b", "[::1", "[zz]", "evil.com/x", "\u{e9}t\u{e9}.fr"] {
+            assert!(!any.host_allowed(malformed), "{malformed:?} is no host name, even for `*`");
+        }
     }
 }

@@ -33,6 +33,7 @@ pub struct Database {
     default_file: Option<std::path::PathBuf>,
     pool_size: u32,
     timeout: Duration,
+    sqlite: crate::conf::Sqlite,
     pool: OnceCell<DatabaseConnection>,
 }
 
@@ -58,6 +59,7 @@ impl Database {
             default_file,
             pool_size: settings.database_pool_size,
             timeout: settings.database_connect_timeout,
+            sqlite: settings.sqlite.clone(),
             pool: OnceCell::new(),
         }
     }
@@ -88,6 +90,18 @@ impl Database {
         self.connect().await
     }
 
+    /// Closes the pool, if it was opened, waiting for each connection to close. On SQLite in
+    /// WAL mode the last close checkpoints the log into the file and removes `-wal`, so a
+    /// command that wrote (migrate, loaddata) leaves one self-contained file behind, safe to
+    /// copy. The pool cannot be used after this; a process calls it on its way out.
+    pub async fn close(&self) {
+        if let Some(pool) = self.pool.get()
+            && let Err(e) = pool.clone().close().await
+        {
+            eprintln!("closing the database connection failed: {e}");
+        }
+    }
+
     /// Opens the pool (first use, or after a failure), boxed for the reason above.
     fn connect(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<DatabaseConnection>> + Send + '_>> {
         Box::pin(self.open())
@@ -103,6 +117,8 @@ impl Database {
                     .connect_timeout(self.timeout)
                     .acquire_timeout(self.timeout)
                     .sqlx_logging(false);
+                let (journal, busy) = (sqlite_journal_mode(self.sqlite.journal_mode), self.sqlite.busy_timeout);
+                options.map_sqlx_sqlite_opts(move |opts| opts.journal_mode(journal).busy_timeout(busy));
                 sea_orm::Database::connect(options).await.map_err(|e| {
                     eprintln!("Database unavailable: could not connect to {}: {e}", redact(&self.url));
                     Error::with_source(
@@ -114,6 +130,19 @@ impl Database {
             })
             .await
             .cloned()
+    }
+}
+
+fn sqlite_journal_mode(mode: crate::conf::JournalMode) -> sea_orm::sqlx::sqlite::SqliteJournalMode {
+    use crate::conf::JournalMode;
+    use sea_orm::sqlx::sqlite::SqliteJournalMode as Sqlx;
+    match mode {
+        JournalMode::Wal => Sqlx::Wal,
+        JournalMode::Delete => Sqlx::Delete,
+        JournalMode::Truncate => Sqlx::Truncate,
+        JournalMode::Persist => Sqlx::Persist,
+        JournalMode::Memory => Sqlx::Memory,
+        JournalMode::Off => Sqlx::Off,
     }
 }
 
@@ -131,7 +160,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-pub use crate::error::is_connection_error;
+pub use crate::error::{is_busy_error, is_connection_error, is_unavailable};
 
 /// Django's `get_object_or_404`: the one row `query` finds, or a 404.
 ///
@@ -159,6 +188,13 @@ pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
 
 /// Django's `transaction.atomic`: runs `work` in one transaction, committed when it returns
 /// `Ok` and rolled back when it returns an error (a view's writes all happen, or none do).
+/// Inside another transaction it is a savepoint. A commit that fails is this call's error (a
+/// busy database: a 503), so a view that says "saved" after it is telling the truth.
+///
+/// On SQLite, write through `atomic` (or a model form's `save`) rather than on the bare
+/// connection: sea-orm's `insert` and `update` read their row back with `RETURNING`, and the
+/// automatic commit that follows is not reported when it fails (a reader holding the file in
+/// a rollback-journal mode, a full disk). An explicit commit is.
 ///
 /// ```ignore
 /// let id = atomic(&db, |txn| Box::pin(async move {
@@ -167,8 +203,9 @@ pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
 ///     Ok(company.id)
 /// })).await?;
 /// ```
-pub async fn atomic<T, F>(db: &DatabaseConnection, work: F) -> Result<T>
+pub async fn atomic<T, C, F>(db: &C, work: F) -> Result<T>
 where
+    C: TransactionTrait<Transaction = DatabaseTransaction>,
     F: for<'t> FnOnce(&'t DatabaseTransaction) -> TxFuture<'t, T>,
 {
     let txn = db.begin().await?;

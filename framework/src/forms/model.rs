@@ -28,7 +28,7 @@ use sea_orm::sea_query::{Asterisk, ColumnType, Query};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     IdenStatic, IntoActiveModel, Iterable, JsonValue, ModelTrait, PaginatorTrait, PrimaryKeyToColumn, QueryFilter,
-    RelationTrait, SqlErr, Value,
+    RelationTrait, SqlErr, TransactionTrait, Value,
 };
 use serde::Serialize;
 
@@ -648,16 +648,21 @@ where
         self.data.as_ref().and_then(|d| d.get(name))
     }
 
-    /// Saves a valid form: inserts a new row or updates the instance, and returns the row.
+    /// Saves a valid form: inserts a new row or updates the instance, and returns the row once
+    /// the write is committed (in a transaction of its own, or a savepoint inside the caller's).
     /// A unique value taken by another row, or a change the database refuses, becomes a form
-    /// error and the result is `None` (show the form again). An unreachable database is a 503.
-    pub async fn save<C: ConnectionTrait>(&mut self, db: &C) -> Result<Option<E::Model>> {
+    /// error and the result is `None` (show the form again). An unreachable or busy database
+    /// is a 503: nothing was written, and nothing may say it was.
+    pub async fn save<C: ConnectionTrait + TransactionTrait<Transaction = sea_orm::DatabaseTransaction>>(
+        &mut self,
+        db: &C,
+    ) -> Result<Option<E::Model>> {
         self.save_with(db, |_| {}).await
     }
 
     /// [`save`](Self::save), letting `fill` set columns the form does not have (an owner, a
     /// timestamp) on the row before it is written.
-    pub async fn save_with<C: ConnectionTrait>(
+    pub async fn save_with<C: ConnectionTrait + TransactionTrait<Transaction = sea_orm::DatabaseTransaction>>(
         &mut self,
         db: &C,
         fill: impl FnOnce(&mut E::ActiveModel),
@@ -692,16 +697,40 @@ where
             }
         }
         fill(&mut active);
-        let saved = if self.instance.is_some() { active.update(db).await } else { active.insert(db).await };
-        match saved {
+        match self.write(db, active).await {
             Ok(model) => {
                 self.instance = Some(model.clone());
                 Ok(Some(model))
             }
-            Err(e) if crate::db::is_connection_error(&e) => Err(e.into()),
+            Err(e) if crate::db::is_unavailable(&e) => Err(e.into()),
             Err(e) => {
                 self.refused(&e);
                 Ok(None)
+            }
+        }
+    }
+
+    /// The insert or update, committed. Not on the bare connection: on SQLite sea-orm writes
+    /// with `RETURNING` and stops reading after the row, so a commit that then fails (a
+    /// reader holding the file) would go unreported and the row would be lost; an explicit
+    /// COMMIT reports it.
+    async fn write<C: TransactionTrait<Transaction = sea_orm::DatabaseTransaction>>(
+        &self,
+        db: &C,
+        active: E::ActiveModel,
+    ) -> Result<E::Model, DbErr> {
+        let txn = db.begin().await?;
+        let written = if self.instance.is_some() { active.update(&txn).await } else { active.insert(&txn).await };
+        match written {
+            Ok(model) => {
+                txn.commit().await?;
+                Ok(model)
+            }
+            Err(e) => {
+                if let Err(rollback) = txn.rollback().await {
+                    eprintln!("rolling back a refused {} save also failed: {rollback}", self.model_name);
+                }
+                Err(e)
             }
         }
     }

@@ -16,6 +16,9 @@ use crate::templates::Context;
 /// who is logged in and the messages, like any page of the site.
 pub(crate) struct ErrorPages;
 
+/// The Retry-After of a 503: long enough for a held lock or a restarting server to clear.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 impl ErrorPages {
     /// The response for `err`, raised while answering the request `head` describes.
     pub(crate) fn response(head: RequestHead, err: &Error) -> Response {
@@ -39,6 +42,11 @@ impl ErrorPages {
             Self::page(&req, err, template, Context::new())
         };
         resp.set_status(status);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A busy or unreachable database: nothing was done, and the same request can be
+            // sent again shortly.
+            resp.set_header(header::RETRY_AFTER, RETRY_AFTER_SECONDS);
+        }
         if let ErrorKind::MethodNotAllowed(allowed) = err.kind() {
             let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
             resp.set_header(header::ALLOW, &list.join(", "));

@@ -216,8 +216,25 @@ impl Manage {
         {
             return run_site_command(&built, &custom.run, args.clone());
         }
-        let site = &built;
-        let parsed = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        let code = Self::run_builtin(&built, self.site, &cli, &matches);
+        if let Ok(site) = &built {
+            // Closed before the process ends, so that SQLite folds its WAL log into the file.
+            let _ = block_on(async {
+                site.database().close().await;
+                Ok(())
+            });
+        }
+        code
+    }
+
+    fn run_builtin(
+        built: &Result<Site, ConfigError>,
+        make_site: fn() -> Result<Site, ConfigError>,
+        cli: &clap::Command,
+        matches: &clap::ArgMatches,
+    ) -> ExitCode {
+        let site = built;
+        let parsed = match <Cli as clap::FromArgMatches>::from_arg_matches(matches) {
             Ok(p) => p,
             Err(e) => {
                 let _ = e.print();
@@ -226,7 +243,7 @@ impl Manage {
         };
         match parsed.command {
             None => {
-                let _ = cli.print_help();
+                let _ = cli.clone().print_help();
                 ExitCode::SUCCESS
             }
             Some(Command::Runserver { addrport }) => runserver::run(built, addrport.as_deref()),
@@ -248,7 +265,7 @@ impl Manage {
             }
             Some(Command::Changepassword { username }) => with_site(site, |s| users::changepassword(s, username)),
             Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
-            Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(self.site),
+            Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(make_site),
             Some(Command::Lambda {
                 action: Some(LambdaAction::Template { output, memory, timeout, arm64, http_api, code_uri }),
             }) => with_site(site, |s| {
@@ -328,7 +345,17 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Runs one command's async work to completion.
 pub(crate) fn block_on<T>(work: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
-    runtime()?.block_on(work)
+    // One runtime for the whole command: the database pool opened on it stays usable, and
+    // closing it at the end reaches connections the runtime still drives.
+    static SHARED: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = match SHARED.get() {
+        Some(rt) => rt,
+        None => {
+            let made = runtime()?;
+            SHARED.get_or_init(|| made)
+        }
+    };
+    rt.block_on(work)
 }
 
 fn check_database(site: &Site) -> Result<(), String> {

@@ -28,7 +28,7 @@ pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
     }
 }
 
-pub(crate) fn run(site: Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
+pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
     let addr = match parse_addrport(addrport) {
         Ok(a) => a,
         Err(e) => {
@@ -38,7 +38,7 @@ pub(crate) fn run(site: Result<Site, ConfigError>, addrport: Option<&str>) -> Ex
     };
     println!("Performing system checks...\n");
     let site = match site {
-        Ok(s) => s,
+        Ok(s) => s.clone(),
         Err(e) => {
             eprintln!("CommandError: {e}");
             return ExitCode::FAILURE;

@@ -73,7 +73,7 @@ async fn insert_superuser(
     email: &str,
     password: String,
 ) -> Result<(), String> {
-    user::ActiveModel {
+    let row = user::ActiveModel {
         password: ActiveValue::Set(password),
         last_login: ActiveValue::Set(None),
         is_superuser: ActiveValue::Set(true),
@@ -85,11 +85,10 @@ async fn insert_superuser(
         is_active: ActiveValue::Set(true),
         date_joined: ActiveValue::Set(chrono::Utc::now()),
         ..Default::default()
-    }
-    .insert(db)
-    .await
-    .map(|_| ())
-    .map_err(|e| format!("could not save the user: {e}"))
+    };
+    crate::db::atomic(db, |txn| Box::pin(async move { Ok(row.insert(txn).await.map(|_| ())?) }))
+        .await
+        .map_err(|e| format!("could not save the user: {e}"))
 }
 
 /// `createsuperuser [--noinput] [--username U] [--email E]`.

@@ -163,7 +163,7 @@ impl SessionStore for DatabaseStore {
 }
 
 fn session_error(e: sea_orm::DbErr) -> Error {
-    let kind = if crate::db::is_connection_error(&e) { ErrorKind::ServiceUnavailable } else { ErrorKind::Internal };
+    let kind = if crate::db::is_unavailable(&e) { ErrorKind::ServiceUnavailable } else { ErrorKind::Internal };
     Error::with_source(
         kind,
         "the session table could not be read or written (SESSION_ENGINE = \"db\" needs `manage migrate` with the \

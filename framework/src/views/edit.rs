@@ -363,7 +363,7 @@ where
         let db = req.db().await?;
         match object.clone().delete(&db).await {
             Ok(_) => self.common.redirect(&req, &object),
-            Err(e) if crate::db::is_connection_error(&e) => Err(e.into()),
+            Err(e) if crate::db::is_unavailable(&e) => Err(e.into()),
             Err(e) => {
                 eprintln!("the database refused to delete a {}: {e}", E::default().table_name());
                 let mut ctx = self.common.context(&req, Some(&object));

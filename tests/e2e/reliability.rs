@@ -1,0 +1,152 @@
+//! Faults the site must survive without lying: a database another connection holds (a backup,
+//! an open `sqlite3` shell), and client input the Lambda door cannot turn into a request.
+
+use djambda::db::sea_orm::sqlx::{self, Connection, SqliteConnection};
+use djambda::db::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use djambda::test::{Client, TestResponse};
+use example_site::crm::models::{company, contact};
+
+use crate::auth::crm_site;
+
+/// Another process's connection to the site's SQLite file, holding a lock until dropped.
+struct Holder(SqliteConnection);
+
+impl Holder {
+    /// A reader in the middle of a transaction (what `.backup` or an idle `sqlite3` shell after
+    /// a SELECT holds): it keeps every writer from committing in a rollback-journal mode.
+    async fn reader(url: &str) -> Holder {
+        let mut conn = SqliteConnection::connect(url).await.expect("a second connection");
+        sqlx::query("BEGIN").execute(&mut conn).await.expect("BEGIN");
+        sqlx::query("SELECT count(*) FROM company").fetch_one(&mut conn).await.expect("a read");
+        Holder(conn)
+    }
+
+    /// A writer that has taken the write lock and not committed.
+    async fn writer(url: &str) -> Holder {
+        let mut conn = SqliteConnection::connect(url).await.expect("a second connection");
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await.expect("BEGIN IMMEDIATE");
+        Holder(conn)
+    }
+
+    async fn release(mut self) {
+        sqlx::query("ROLLBACK").execute(&mut self.0).await.expect("ROLLBACK");
+        self.0.close().await.expect("close");
+    }
+}
+
+/// The site on its own copy of the demo database, and that copy's URL.
+fn site_and_url(tag: &str, env: &[(&str, &str)]) -> (djambda::Site, String) {
+    let site = crm_site(tag, env);
+    let url = site.database().url().to_owned();
+    (site, url)
+}
+
+async fn logged_in(site: &djambda::Site) -> Client {
+    let mut client = Client::new(site.clone());
+    assert!(client.login("demo", "demo").await, "the demo user logs in");
+    client
+}
+
+async fn companies_named(site: &djambda::Site, name: &str) -> u64 {
+    let db = site.database().connection().await.expect("the database");
+    company::Entity::find().filter(company::Column::Name.eq(name)).count(&db).await.expect("a count")
+}
+
+async fn create_company(client: &mut Client, name: &str, slug: &str) -> TestResponse {
+    client.post_form("/companies/new/", &[("name", name), ("slug", slug), ("city", "Oslo")]).await
+}
+
+/// A 503 that says the database was busy, asks to be retried, and claims nothing.
+fn assert_busy(resp: &TestResponse, what: &str) {
+    assert_eq!(resp.status(), 503, "{what}: {}", resp.text());
+    assert_eq!(resp.header("retry-after"), Some("5"), "{what}: a 503 says when to retry");
+    assert!(resp.location().is_none(), "{what}: no redirect to an object that was not saved");
+}
+
+#[tokio::test]
+async fn a_commit_held_off_by_a_reader_is_a_503_and_nothing_is_claimed() {
+    // A rollback journal, as the site would have had before WAL became the default (or by
+    // choice, on a network filesystem): the reader keeps the commit from happening.
+    let (site, url) =
+        site_and_url("held-reader-delete", &[("SQLITE_JOURNAL_MODE", "delete"), ("SQLITE_BUSY_TIMEOUT", "0.2")]);
+    let mut client = logged_in(&site).await;
+
+    let holder = Holder::reader(&url).await;
+    let resp = create_company(&mut client, "Held Off Ltd", "held-off").await;
+    assert_busy(&resp, "a create whose commit the reader holds off");
+    holder.release().await;
+    assert_eq!(companies_named(&site, "Held Off Ltd").await, 0, "nothing half-written");
+
+    // The edit of an existing row: the same.
+    let holder = Holder::reader(&url).await;
+    let resp = client
+        .post_form("/companies/acme-logistics/edit/", &[("name", "Acme (held)"), ("slug", "acme-logistics")])
+        .await;
+    assert_busy(&resp, "an edit whose commit the reader holds off");
+    holder.release().await;
+    assert_eq!(companies_named(&site, "Acme (held)").await, 0);
+
+    // Once the reader is gone the same request is served, and the row is there.
+    let resp = create_company(&mut client, "Held Off Ltd", "held-off").await;
+    assert_eq!(resp.status(), 302, "{}", resp.text());
+    assert_eq!(resp.location(), Some("/companies/held-off/"));
+    assert_eq!(companies_named(&site, "Held Off Ltd").await, 1);
+    assert_eq!(client.get("/companies/held-off/").await.status(), 200);
+}
+
+#[tokio::test]
+async fn by_default_a_reader_does_not_stall_a_save() {
+    let (site, url) = site_and_url("held-reader-wal", &[("SQLITE_BUSY_TIMEOUT", "0.2")]);
+    let mut client = logged_in(&site).await;
+    let holder = Holder::reader(&url).await;
+    let resp = create_company(&mut client, "Written Past A Reader", "past-a-reader").await;
+    assert_eq!(resp.status(), 302, "WAL lets the writer commit beside a reader: {}", resp.text());
+    // Seen while the reader still holds its (older) snapshot: the commit is really there.
+    assert_eq!(companies_named(&site, "Written Past A Reader").await, 1);
+    holder.release().await;
+    let mode: (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&mut SqliteConnection::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(mode.0, "wal", "the site opened its file in WAL mode");
+}
+
+#[tokio::test]
+async fn a_write_lock_held_elsewhere_is_a_503_for_every_kind_of_write() {
+    let (site, url) = site_and_url("held-writer", &[("SQLITE_BUSY_TIMEOUT", "0.2")]);
+    let mut client = logged_in(&site).await;
+    let contacts_before = {
+        let db = site.database().connection().await.unwrap();
+        contact::Entity::find().count(&db).await.unwrap()
+    };
+
+    let holder = Holder::writer(&url).await;
+    assert_busy(&create_company(&mut client, "Locked Out Ltd", "locked-out").await, "a create");
+    assert_busy(&client.post_form("/contacts/8/delete/", &[]).await, "a delete");
+    let boundary = "held-writer";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n2\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nfirst_name,last_name,email\nIngrid,Import,ingrid@example.com\n\r\n\
+         --{boundary}--\r\n"
+    );
+    let import = client
+        .send(
+            http::Method::POST,
+            "/contacts/import/",
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            body.into(),
+        )
+        .await;
+    assert_busy(&import, "an import");
+    // A login writes last_login: busy too, not a 500 and not a session.
+    let mut visitor = Client::new(site.clone());
+    let login = visitor.post_form("/accounts/login/", &[("username", "demo"), ("password", "demo")]).await;
+    assert_busy(&login, "a login");
+    holder.release().await;
+
+    let db = site.database().connection().await.unwrap();
+    assert_eq!(contact::Entity::find().count(&db).await.unwrap(), contacts_before, "no contact deleted or imported");
+    assert_eq!(companies_named(&site, "Locked Out Ltd").await, 0);
+    assert_eq!(client.post_form("/contacts/8/delete/", &[]).await.status(), 302, "served once the lock is gone");
+}
