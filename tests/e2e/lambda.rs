@@ -1172,6 +1172,63 @@ async fn bad_events_are_invocation_errors_and_the_process_keeps_serving() {
     assert_eq!(function.status(), "is still running", "{}", function.stderr());
 }
 
+/// Client input lambda_http cannot turn into a request (it would panic in its conversion):
+/// each is a 400 in the event's own response shape, logged in one line, and the process goes on.
+#[tokio::test]
+async fn malformed_http_events_are_400_answers_not_panics() {
+    let mut function = Function::start(&PRODUCTION).await;
+    let mut refusals = 0;
+    for shape in SHAPES {
+        let good = shape.event(&shape.request(&Req::get("/contacts/3/", 200)), None);
+        let mut bad: Vec<(String, Value)> = Vec::new();
+        let mut not_base64 = good.clone();
+        not_base64["body"] = json!("this is %%% not base64 {}");
+        not_base64["isBase64Encoded"] = json!(true);
+        bad.push(("a body marked isBase64Encoded that is not base64".into(), not_base64));
+        // The host the API Gateway console's "Test" button sends.
+        let mut braces = good.clone();
+        let mut set = false;
+        for field in ["headers", "multiValueHeaders"] {
+            if let Some(map) = braces[field].as_object_mut() {
+                let host = map.keys().find(|k| k.eq_ignore_ascii_case("host")).cloned();
+                if let Some(key) = host {
+                    map[&key] = if field == "headers" { json!("{host}") } else { json!(["{host}"]) };
+                    set = true;
+                }
+            }
+        }
+        // The console's event has the placeholder in the context's domain name too (REST
+        // APIs build the URL from it), where it has a context.
+        if braces["requestContext"].is_object() || !set {
+            braces["requestContext"]["domainName"] = json!("{host}");
+        }
+        bad.push(("the Host `{host}`".into(), braces));
+        if shape.is_http_api() {
+            for raw in ["q=a b", "q=\"quoted\"", "q=<b>", "q=a\tb"] {
+                let mut query = good.clone();
+                query["rawQueryString"] = json!(raw);
+                bad.push((format!("the raw query string {raw:?}"), query));
+            }
+        }
+        for (what, event) in bad {
+            let what = format!("{shape}: {what}");
+            let resp = function.call(&event, &what).await;
+            refusals += 1;
+            let seen = shape.seen(&resp);
+            assert_eq!(seen.status, 400, "{what}: {}", seen.text());
+            assert!(seen.text().contains("Bad Request"), "{what}: {}", seen.text());
+            let after = function.call(&good, &format!("the good event after {what}")).await;
+            let seen = shape.seen(&after);
+            assert_eq!(seen.status, 200, "after {what}: {}", seen.text());
+        }
+    }
+    assert_eq!(function.status(), "is still running");
+    let stderr = function.stderr();
+    assert!(!stderr.contains("panicked"), "no panic reached the log:\n{stderr}");
+    let logged = stderr.lines().filter(|l| l.contains("Bad Request (Lambda event):")).count();
+    assert_eq!(logged, refusals, "one log line per refused event:\n{stderr}");
+}
+
 /// Init does nothing slow or request-driven: the process asks for its first event on its own,
 /// reports no init error, and serves it, logging the request as JSON.
 #[tokio::test]

@@ -6,11 +6,13 @@
 //! path here, once, and kept as the request's script prefix that `reverse()`, `url()` and
 //! redirects put back. lambda_http base64-encodes response bodies by content type.
 //!
-//! HTTP events are read as lambda_http reads them, with one correction (see [`Event`]). The
+//! HTTP events are read as lambda_http reads them, with one correction (see [`Event`]); one it
+//! could not convert without panicking (a client's bad base64, Host or query) is a 400. The
 //! other invocations a site's one function receives (schedules, SQS, S3, SNS, remote `manage`)
 //! are recognised by their shape first and go to what the site registered (see [`events`]).
 
 pub mod events;
+mod refuse;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -89,6 +91,10 @@ where
                      SQS, S3 or SNS event, or a {{\"manage\": …}} command: {e}"
                 )
             })?;
+            if let Some(reason) = refuse::unreadable(&request) {
+                eprintln!("Bad Request (Lambda event): {reason}");
+                return Ok(Reply::Json(refuse::bad_request(&request)));
+            }
             let response = match adapter.call(LambdaEvent::new(request, context)).await {
                 Ok(r) => r,
                 Err(never) => match never {},

@@ -1,0 +1,130 @@
+//! HTTP events the site cannot take as a request, found before lambda_http converts them.
+//!
+//! lambda_http turns an event into an `http::Request` with `unwrap` and `expect`: a body marked
+//! `isBase64Encoded` that is not base64, a Host that makes no URL (`{host}`, as the API Gateway
+//! console's test event sends), or a raw query string with a space or a `"` would panic the
+//! invocation. Those come from the client, so they are the client's error: the same checks run
+//! here first, and a failure is answered 400 in the shape the event came in.
+
+use base64::Engine;
+use http::HeaderMap;
+use lambda_http::request::LambdaRequest;
+use serde_json::{Value, json};
+
+/// Why `request` cannot become an `http::Request`, if it cannot.
+pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
+    // Every Host the site would see, from either header field: one that is no URL authority
+    // (`{host}`) cannot be a request's, whichever field lambda_http builds the URI from.
+    let multi = match request {
+        LambdaRequest::ApiGatewayV1(e) => Some(&e.multi_value_headers),
+        LambdaRequest::Alb(e) => Some(&e.multi_value_headers),
+        _ => None,
+    };
+    let single = match request {
+        LambdaRequest::ApiGatewayV1(e) => Some(&e.headers),
+        LambdaRequest::ApiGatewayV2(e) => Some(&e.headers),
+        LambdaRequest::Alb(e) => Some(&e.headers),
+        _ => None,
+    };
+    for value in multi.into_iter().chain(single).flat_map(|h| h.get_all(http::header::HOST)) {
+        let readable = value.to_str().ok().is_some_and(|v| v.parse::<http::uri::Authority>().is_ok());
+        if !readable {
+            return Some(format!("the Host header {value:?} is not a host name"));
+        }
+    }
+    let (headers, domain, path, raw_query, base64, body) = match request {
+        LambdaRequest::ApiGatewayV1(e) => (
+            &e.headers,
+            e.request_context.domain_name.as_deref(),
+            e.path.as_deref(),
+            None,
+            e.is_base64_encoded,
+            e.body.as_deref(),
+        ),
+        LambdaRequest::ApiGatewayV2(e) => (
+            &e.headers,
+            e.request_context.domain_name.as_deref(),
+            e.raw_path.as_deref(),
+            e.raw_query_string.as_deref(),
+            e.is_base64_encoded,
+            e.body.as_deref(),
+        ),
+        LambdaRequest::Alb(e) => (&e.headers, None, e.path.as_deref(), None, e.is_base64_encoded, e.body.as_deref()),
+        _ => return None,
+    };
+    if base64
+        && let Some(body) = body
+        && base64::engine::general_purpose::STANDARD.decode(body).is_err()
+    {
+        return Some("the body is marked isBase64Encoded but is not base64".into());
+    }
+    let host = host(headers).or(domain);
+    let path = path.unwrap_or_default();
+    // As lambda_http builds the URI: the path on a placeholder host, or scheme, host and path
+    // (REST and ALB queries it re-encodes itself; an HTTP API's raw query is appended as sent).
+    let mut uri = match host {
+        None => match url::Url::parse(&format!("http://localhost{path}")) {
+            Ok(u) => u.path().to_owned(),
+            Err(e) => return Some(format!("the path {path:?} is not a URL path: {e}")),
+        },
+        Some(host) => {
+            let scheme = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
+            match url::Url::parse(&format!("{scheme}://{host}{path}")) {
+                Ok(u) => u.to_string(),
+                Err(e) => {
+                    return Some(format!("the scheme {scheme:?}, host {host:?} and path {path:?} make no URL: {e}"));
+                }
+            }
+        }
+    };
+    if let Some(query) = raw_query.filter(|q| !q.is_empty()) {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    match http::Uri::try_from(uri.as_str()) {
+        Ok(_) => None,
+        Err(e) => Some(format!("the request target {uri:?} is not a valid URI ({e})")),
+    }
+}
+
+fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(http::header::HOST).and_then(|v| v.to_str().ok())
+}
+
+/// A 400 for `request` in its origin's response shape: REST APIs read `headers` and
+/// `multiValueHeaders`, HTTP APIs and Function URLs `headers` and `cookies`, an ALB
+/// `statusDescription` and whichever header field its target group uses.
+pub(super) fn bad_request(request: &LambdaRequest) -> Value {
+    const TYPE: &str = "text/html; charset=utf-8";
+    let body = "<!doctype html>\n<title>Bad Request (400)</title>\n<h1>Bad Request (400)</h1>\n";
+    match request {
+        LambdaRequest::ApiGatewayV1(_) => json!({
+            "statusCode": 400,
+            "headers": { "content-type": TYPE },
+            "multiValueHeaders": { "content-type": [TYPE] },
+            "body": body,
+            "isBase64Encoded": false,
+        }),
+        LambdaRequest::Alb(e) if !e.multi_value_headers.is_empty() => json!({
+            "statusCode": 400,
+            "statusDescription": "400 Bad Request",
+            "multiValueHeaders": { "content-type": [TYPE] },
+            "body": body,
+            "isBase64Encoded": false,
+        }),
+        LambdaRequest::Alb(_) => json!({
+            "statusCode": 400,
+            "statusDescription": "400 Bad Request",
+            "headers": { "content-type": TYPE },
+            "body": body,
+            "isBase64Encoded": false,
+        }),
+        _ => json!({
+            "statusCode": 400,
+            "headers": { "content-type": TYPE },
+            "cookies": [],
+            "body": body,
+            "isBase64Encoded": false,
+        }),
+    }
+}
