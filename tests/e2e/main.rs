@@ -43,6 +43,14 @@ pub fn demo_db() -> &'static str {
                 .expect("run manage");
             assert!(out.status.success(), "manage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         }
+        // The copies writing tests get are made from a file no one opens: the demo database is
+        // in WAL mode, and while the in-process sites read it part of it is in its `-wal` log.
+        // `manage` closes its connections on the way out, which folds the log into the file:
+        // one left behind would hold rows a copy of the file lacks.
+        let file = dir.join("demo.sqlite3");
+        let log = dir.join("demo.sqlite3-wal");
+        assert!(!log.exists(), "{} was left behind by manage: the database is not one file", log.display());
+        std::fs::copy(&file, dir.join("pristine.sqlite3")).expect("keep a pristine copy");
         url
     })
 }
@@ -54,13 +62,10 @@ pub const SECRET_KEY: &str = "e2e-tests-secret-key-0123456789-abcdefghijklmnopqr
 /// A copy of the demo database for a test that writes (`tag` names it): the shared one stays
 /// as the fixture made it.
 pub fn fresh_demo_db(tag: &str) -> String {
-    let source = demo_db().trim_start_matches("sqlite://").trim_end_matches("?mode=rwc").to_owned();
+    demo_db();
     let dir = std::env::temp_dir().join(format!("djambda-demo-{}", std::process::id()));
+    let source = dir.join("pristine.sqlite3").display().to_string();
     let copy = dir.join(format!("{tag}.sqlite3"));
-    // The file must be whole: `manage` closes its connections on the way out, which folds a
-    // WAL log back into the file. A log left behind would hold rows this copy lacks.
-    let log = format!("{source}-wal");
-    assert!(!std::path::Path::new(&log).exists(), "{log} was left behind: the demo database is not one file");
     for stale in ["-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(format!("{}{stale}", copy.display()));
     }

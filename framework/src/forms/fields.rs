@@ -187,10 +187,30 @@ impl FormField for Decimal {
     fn clean(text: Option<&str>, _file: Option<&UploadedFile>, spec: &FieldSpec) -> Result<Self, String> {
         let text = present(text).ok_or(REQUIRED)?;
         let value: Decimal = text.replace(',', "").parse().map_err(|_| "Enter a number.".to_owned())?;
-        if let Some(places) = spec.decimal_places
-            && value.normalize().scale() > places
+        // Django's DecimalValidator: digits counted without leading zeros or trailing
+        // fractional zeros, so 0.50 is one digit and one place.
+        let normal = value.normalize();
+        let places = normal.scale();
+        let digits = normal.mantissa().unsigned_abs().to_string().len() as u32;
+        let digits = digits.max(places);
+        let whole = digits - places;
+        if let Some(max) = spec.max_digits
+            && digits > max
         {
-            return Err(format!("Ensure that there are no more than {places} decimal places."));
+            return Err(format!("Ensure that there are no more than {max} digits in total."));
+        }
+        if let Some(max) = spec.decimal_places
+            && places > max
+        {
+            return Err(format!("Ensure that there are no more than {max} decimal places."));
+        }
+        if let (Some(max_digits), Some(max_places)) = (spec.max_digits, spec.decimal_places)
+            && whole > max_digits.saturating_sub(max_places)
+        {
+            return Err(format!(
+                "Ensure that there are no more than {} digits before the decimal point.",
+                max_digits.saturating_sub(max_places)
+            ));
         }
         bounded(value, spec)
     }

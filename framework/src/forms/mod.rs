@@ -163,6 +163,8 @@ pub struct FieldSpec {
     pub step: Option<String>,
     /// Most decimal places accepted.
     pub decimal_places: Option<u32>,
+    /// Most digits accepted in all (a `numeric(12, 2)` column's 12), Django's `max_digits`.
+    pub max_digits: Option<u32>,
     /// The choices of a select: `(value, label)`.
     pub choices: Vec<(String, String)>,
     /// Largest upload accepted, in bytes.
@@ -185,6 +187,7 @@ impl FieldSpec {
             max: None,
             step: None,
             decimal_places: None,
+            max_digits: None,
             choices: Vec::new(),
             max_size: None,
         }

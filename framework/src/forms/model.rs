@@ -422,7 +422,8 @@ fn configure(spec: &mut FieldSpec, ty: &ColumnType) {
         Float | Double => f64::configure(spec),
         Decimal(p) | Money(p) => {
             <rust_decimal::Decimal as FormField>::configure(spec);
-            if let Some((_, scale)) = p {
+            if let Some((precision, scale)) = p {
+                spec.max_digits = Some(*precision);
                 spec.decimal_places = Some(*scale);
                 spec.step = Some(super::decimal_step(*scale));
             }

@@ -4,6 +4,7 @@
 //! `http::Request<Bytes>`, recording what only they know as request extensions ([`ScriptName`],
 //! [`ClientAddr`], [`BodyTooLarge`]); the site wraps it in a [`Request`](crate::Request) for the view.
 
+pub mod csv;
 pub(crate) mod date;
 mod multipart;
 mod querydict;

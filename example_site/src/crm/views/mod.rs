@@ -3,7 +3,7 @@
 
 pub mod edit;
 
-use djambda::http::StatusCode;
+use djambda::http::{StatusCode, csv};
 use djambda::prelude::*;
 use djambda::views::ListView;
 use serde::{Deserialize, Serialize};
@@ -269,25 +269,15 @@ pub async fn contact_export(req: Request) -> Result<Response> {
     let db = req.db().await?;
     let contacts = contact::Entity::find().order_by_asc(contact::Column::LastName).all(&db).await?;
     let rows = contact_rows(&db, contacts).await?;
-    let mut csv = String::from("id,first_name,last_name,title,email,phone,company\n");
+    // The writer neutralises cells a spreadsheet would run as formulas (`=HYPERLINK(…)`).
+    let mut csv = csv::Writer::new();
+    csv.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
     for row in rows {
         let c = &row.contact;
         let company = row.company.as_ref().map_or("", |co| co.name.as_str());
-        let fields = [
-            c.id.to_string(),
-            c.first_name.clone(),
-            c.last_name.clone(),
-            c.title.clone(),
-            c.email.clone(),
-            c.phone.clone(),
-            company.into(),
-        ];
-        let quoted: Vec<String> = fields.iter().map(|f| format!("\"{}\"", f.replace('"', "\"\""))).collect();
-        csv.push_str(&quoted.join(","));
-        csv.push('\n');
+        csv.row([&c.id.to_string(), &c.first_name, &c.last_name, &c.title, &c.email, &c.phone, company]);
     }
-    Ok(Response::bytes("text/csv; charset=utf-8", csv)
-        .with_header("content-disposition", "attachment; filename=\"contacts.csv\""))
+    Ok(csv.into_response("contacts.csv"))
 }
 
 /// Deals, filtered by stage and ordered (`?stage=proposal&sort=-amount`).
@@ -391,28 +381,32 @@ pub struct CsvError {
     pub message: String,
 }
 
-/// Reads `first_name,last_name,email` lines (a header line is skipped). Bytes that are not
-/// UTF-8 (a spreadsheet's Latin-1 export) become U+FFFD rather than failing the whole file.
+/// Reads `first_name,last_name,email` rows (a header row is skipped; cells may be quoted). A
+/// file that is not UTF-8 (a spreadsheet's Latin-1 export) is one error naming the line where
+/// it stops being UTF-8: nothing of it is imported with its letters changed.
 pub fn parse_contacts_csv(bytes: &[u8]) -> (Vec<CsvContact>, Vec<CsvError>) {
-    let text = String::from_utf8_lossy(bytes);
+    let records = match csv::read(bytes) {
+        Ok(records) => records,
+        Err(e) => return (Vec::new(), vec![CsvError { line: e.line, message: e.message }]),
+    };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        if line.trim().is_empty() || (i == 0 && cells.first().is_some_and(|c| c.eq_ignore_ascii_case("first_name"))) {
+    for (i, record) in records.into_iter().enumerate() {
+        let cells = &record.cells;
+        if i == 0 && cells.first().is_some_and(|c| c.eq_ignore_ascii_case("first_name")) {
             continue;
         }
         match cells.as_slice() {
             [first, last, email] if !first.is_empty() && djambda::forms::is_valid_email(email) => {
                 rows.push(CsvContact {
-                    line: i + 1,
-                    first_name: (*first).into(),
-                    last_name: (*last).into(),
-                    email: (*email).into(),
+                    line: record.line,
+                    first_name: first.clone(),
+                    last_name: last.clone(),
+                    email: email.clone(),
                 })
             }
             _ => errors.push(CsvError {
-                line: i + 1,
+                line: record.line,
                 message: "expected first_name,last_name,email with a valid email".into(),
             }),
         }
@@ -421,8 +415,8 @@ pub fn parse_contacts_csv(bytes: &[u8]) -> (Vec<CsvContact>, Vec<CsvError>) {
 }
 
 /// Checks a CSV of contacts (`first_name,last_name,email` per line, header optional) and says
-/// what an import would create: a dry run, answered as JSON. The body is read as bytes, so a
-/// file in another encoding arrives intact (undecodable bytes are shown as U+FFFD).
+/// what an import would create: a dry run, answered as JSON (422 with the errors, a file that
+/// is not UTF-8 among them).
 pub async fn api_contact_import(req: Request) -> Result<Response> {
     #[derive(Serialize)]
     struct Report {
