@@ -40,6 +40,7 @@ pub struct Client {
     host: String,
     cookies: Vec<(String, String)>,
     enforce_csrf: bool,
+    client_addr: Option<std::net::SocketAddr>,
 }
 
 /// A response seen by the test client.
@@ -101,7 +102,7 @@ impl TestResponse {
 impl Client {
     /// A client for `site`, sending `Host: localhost`.
     pub fn new(site: Site) -> Self {
-        Client { site, host: "localhost".into(), cookies: Vec::new(), enforce_csrf: false }
+        Client { site, host: "localhost".into(), cookies: Vec::new(), enforce_csrf: false, client_addr: None }
     }
 
     /// Sends unsafe requests as they come, without the CSRF token the client otherwise adds
@@ -135,6 +136,13 @@ impl Client {
     /// Every cookie the client holds, as a `Cookie` header value.
     pub fn cookie_header(&self) -> String {
         self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Sends from `addr` from now on, as runserver's peer address or the Lambda event's
+    /// source IP would say (Django's `REMOTE_ADDR`); by default the client has none.
+    pub fn with_client_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.client_addr = Some(addr);
+        self
     }
 
     /// Sends another `Host` header from now on.
@@ -211,6 +219,9 @@ impl Client {
         if !self.cookies.is_empty() {
             let line: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             builder = builder.header(header::COOKIE, line.join("; "));
+        }
+        if let Some(addr) = self.client_addr {
+            builder = builder.extension(crate::http::ClientAddr(addr));
         }
         let req = match builder.body(body) {
             Ok(r) => r,

@@ -258,3 +258,48 @@ async fn text_with_nul_and_amounts_past_the_column_are_form_errors() {
         .await;
     assert_eq!(resp.status(), 302, "the largest amount the column holds: {}", resp.text());
 }
+
+#[tokio::test]
+async fn a_stranger_guessing_a_password_locks_out_only_their_own_address() {
+    use djambda::auth::models::login_failure;
+    use djambda::db::sea_orm::{ActiveModelTrait, ActiveValue, IntoActiveModel};
+    let site = crm_site("throttle-by-address", &[("LOGIN_FAILURE_LIMIT", "3")]);
+    let stranger: std::net::SocketAddr = "203.0.113.9:50000".parse().unwrap();
+    let owner: std::net::SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    let mut guesser = Client::new(site.clone()).with_client_addr(stranger);
+    for attempt in 1..=3 {
+        let resp = guesser.post_form("/accounts/login/", &[("username", "demo"), ("password", "guess")]).await;
+        assert_eq!(resp.status(), 200, "attempt {attempt}");
+    }
+    let held = guesser.post_form("/accounts/login/", &[("username", "demo"), ("password", "demo")]).await;
+    assert_eq!(held.status(), 429, "the guesser's address waits, even with the right password");
+    let mut user = Client::new(site.clone()).with_client_addr(owner);
+    assert!(user.login("demo", "demo").await, "the user, from their own address, is not locked out");
+
+    // Every unknown username tried leaves a row; the schedule (and the command) removes the
+    // ones a day old and keeps the rest.
+    for name in ["nobody-1", "nobody-2"] {
+        guesser.post_form("/accounts/login/", &[("username", name), ("password", "x")]).await;
+    }
+    let db = site.database().connection().await.unwrap();
+    let rows = login_failure::Entity::find().all(&db).await.unwrap();
+    assert_eq!(rows.len(), 3, "demo and the two unknown names, from the stranger: {rows:?}");
+    let old = rows.iter().find(|r| r.username.ends_with("nobody-1")).unwrap().clone();
+    let mut stale = old.into_active_model();
+    stale.last_failure =
+        ActiveValue::Set(djambda::db::sea_orm::prelude::ChronoUtc::now() - chrono::TimeDelta::hours(25));
+    stale.update(&db).await.unwrap();
+    assert!(site.events().task_names().any(|t| t == "prune-login-failures"), "the auth app schedules the pruning");
+    let out = std::process::Command::new(crate::manage_bin())
+        .arg("clearloginfailures")
+        .env("DATABASE_URL", site.database().url())
+        .env("SECRET_KEY", crate::SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Deleted 1 old failed-login count(s).");
+    let left: Vec<String> =
+        login_failure::Entity::find().all(&db).await.unwrap().into_iter().map(|r| r.username).collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(!left.iter().any(|u| u.ends_with("nobody-1")), "{left:?}");
+}

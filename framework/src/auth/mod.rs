@@ -88,6 +88,11 @@ pub fn app() -> App {
             permissions::sync_if_migrated(&site, &db).await?;
             Ok(None)
         })
+        .command(throttle::command())
+        .schedule("prune-login-failures", "rate(1 day)", |site, _event| async move {
+            throttle::prune(&site.database().connection().await?).await?;
+            Ok(())
+        })
         .migrations::<migrations::Migrator>()
         .model::<models::user::Entity>("auth.user")
         .model::<models::group::Entity>("auth.group")

@@ -1,6 +1,11 @@
-//! The slow-down after repeated failed logins for one username: after LOGIN_FAILURE_LIMIT
-//! failures in a row, each further attempt must wait, twice as long each time (1 s, 2 s, 4 s…,
-//! at most 15 minutes). Counted in the database, so every Lambda instance agrees.
+//! The slow-down after repeated failed logins: after LOGIN_FAILURE_LIMIT failures in a row for
+//! one username *from one client address*, each further attempt from there must wait, twice as
+//! long each time (1 s, 2 s, 4 s…, at most 15 minutes). Keyed on both, so a stranger guessing
+//! a user's password slows only themselves and cannot lock the user out from their own
+//! address. Counted in the database, so every Lambda instance agrees; the auth app's
+//! `prune-login-failures` schedule (and `manage clearloginfailures`) removes rows a day old.
+
+use std::net::IpAddr;
 
 use chrono::Utc;
 use sea_orm::sea_query::OnConflict;
@@ -11,13 +16,33 @@ use crate::error::Result;
 
 const MAX_WAIT_SECS: i64 = 15 * 60;
 
-fn key(username: &str) -> String {
-    username.trim().to_lowercase().chars().take(150).collect()
+/// How long a failure row is kept after its last failure: longer than the longest wait, so a
+/// guesser's count keeps growing through a day, then forgotten.
+pub(crate) const KEEP_FOR: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// Who is trying: the client's address (IPv6 by its /64, what one client holds) and the
+/// username, in the `username` column (150 characters).
+fn key(username: &str, client: Option<IpAddr>) -> String {
+    let from = match client {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "-".into(),
+    };
+    format!("{from} {}", username.trim().to_lowercase()).chars().take(150).collect()
 }
 
-/// How many seconds the next attempt for `username` must still wait, if any.
-pub(crate) async fn wait<C: ConnectionTrait>(db: &C, username: &str, limit: u32) -> Result<Option<i64>> {
-    let row = login_failure::Entity::find().filter(login_failure::Column::Username.eq(key(username))).one(db).await?;
+/// How many seconds the next attempt for `username` from `client` must still wait, if any.
+pub(crate) async fn wait<C: ConnectionTrait>(
+    db: &C,
+    username: &str,
+    client: Option<IpAddr>,
+    limit: u32,
+) -> Result<Option<i64>> {
+    let row =
+        login_failure::Entity::find().filter(login_failure::Column::Username.eq(key(username, client))).one(db).await?;
     let Some(row) = row else { return Ok(None) };
     let over = row.failures - limit as i32;
     if over < 0 {
@@ -29,14 +54,15 @@ pub(crate) async fn wait<C: ConnectionTrait>(db: &C, username: &str, limit: u32)
     Ok((left > 0).then(|| (left + 999) / 1000))
 }
 
-/// Counts a failed login for `username`.
+/// Counts a failed login for `username` from `client`.
 pub(crate) async fn record_failure<
     C: ConnectionTrait + sea_orm::TransactionTrait<Transaction = sea_orm::DatabaseTransaction>,
 >(
     db: &C,
     username: &str,
+    client: Option<IpAddr>,
 ) -> Result<()> {
-    let key = key(username);
+    let key = key(username, client);
     let existing = login_failure::Entity::find().filter(login_failure::Column::Username.eq(&key)).one(db).await?;
     let failures = existing.map_or(1, |r| r.failures.saturating_add(1));
     let row = login_failure::ActiveModel {
@@ -64,7 +90,32 @@ pub(crate) async fn record_failure<
 }
 
 /// Forgets the failures of `username` (after a successful login).
-pub(crate) async fn clear<C: ConnectionTrait>(db: &C, username: &str) -> Result<()> {
-    login_failure::Entity::delete_many().filter(login_failure::Column::Username.eq(key(username))).exec(db).await?;
+pub(crate) async fn clear<C: ConnectionTrait>(db: &C, username: &str, client: Option<IpAddr>) -> Result<()> {
+    login_failure::Entity::delete_many()
+        .filter(login_failure::Column::Username.eq(key(username, client)))
+        .exec(db)
+        .await?;
     Ok(())
+}
+
+/// Deletes the failure rows whose last failure is older than [`KEEP_FOR`]; how many went.
+pub(crate) async fn prune<C: ConnectionTrait>(db: &C) -> Result<u64> {
+    let gone = login_failure::Entity::delete_many()
+        .filter(login_failure::Column::LastFailure.lt(Utc::now() - KEEP_FOR))
+        .exec(db)
+        .await?;
+    Ok(gone.rows_affected)
+}
+
+/// `manage clearloginfailures`: [`prune`] from the command line (a cron job beside runserver).
+pub(super) fn command() -> crate::site::commands::SiteCommand {
+    let cli = clap::Command::new("clearloginfailures")
+        .about("Deletes failed-login counts whose last failure is more than a day old.");
+    crate::site::commands::SiteCommand::new(cli, |site, _args| {
+        Box::pin(async move {
+            let gone = prune(&site.database().connection().await?).await?;
+            println!("Deleted {gone} old failed-login count(s).");
+            Ok(())
+        })
+    })
 }

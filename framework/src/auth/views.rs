@@ -125,7 +125,8 @@ pub async fn login_view(req: Request) -> Result<Response> {
     };
     let (username, password) = credentials;
     let db = req.db().await?;
-    if let Some(seconds) = throttle::wait(&db, &username, req.settings().auth.login_failure_limit).await? {
+    let client = req.client_addr().map(|a| a.ip());
+    if let Some(seconds) = throttle::wait(&db, &username, client, req.settings().auth.login_failure_limit).await? {
         form.add_error(
             None,
             format!("Too many failed login attempts for this account. Try again in {seconds} seconds."),
@@ -136,12 +137,12 @@ pub async fn login_view(req: Request) -> Result<Response> {
     }
     match authenticate(&db, &username, &password).await? {
         Some(user) => {
-            throttle::clear(&db, &username).await?;
+            throttle::clear(&db, &username, client).await?;
             login(&req, &user).await?;
             Ok(Response::redirect(&success_url(&req, &next)?))
         }
         None => {
-            throttle::record_failure(&db, &username).await?;
+            throttle::record_failure(&db, &username, client).await?;
             form.add_error(
                 None,
                 "Please enter a correct username and password. Note that both fields may be case-sensitive.",
