@@ -1225,6 +1225,34 @@ async fn malformed_http_events_are_400_answers_not_panics() {
     assert_eq!(logged, refusals, "one log line per refused event:\n{stderr}");
 }
 
+/// A response too big for a Lambda response event (the contacts export of 40,000 contacts,
+/// some 8 MB) is a 500 that says why in the log, not an answer the service drops.
+#[tokio::test]
+async fn a_response_past_the_payload_limit_is_a_clear_500() {
+    let url = crate::reliability::many_contacts_db("lambda-too-big", 40_000).await;
+    let env = [PRODUCTION[0], PRODUCTION[1], PRODUCTION[2], ("DATABASE_URL", url.as_str())];
+    let mut function = Function::start_with(&env).await;
+    for shape in [Shape::FunctionUrl, Shape::Rest] {
+        let export = Req::get("/contacts/export.csv", 500).header("Accept-Encoding", "identity");
+        let (resp, seen) = function.send(shape, &shape.request(&export), None).await;
+        assert_eq!(seen.status, 500, "{shape}");
+        assert!(seen.text().contains("Server Error (500)"), "{shape}: {}", seen.text());
+        assert!(resp.to_string().len() < 10_000, "{shape}: the answer is small");
+        let (_, small) = function.send(shape, &shape.request(&Req::get("/api/contacts/", 200)), None).await;
+        assert_eq!(small.status, 200, "{shape}: a page of the same data is served");
+        // Compressed, the same export fits: what counts is what the event carries.
+        let gzip = Req::get("/contacts/export.csv", 200).header("Accept-Encoding", "gzip");
+        let (_, packed) = function.send(shape, &shape.request(&gzip), None).await;
+        assert_eq!(packed.status, 200, "{shape}: the gzipped export fits");
+        assert_eq!(packed.header("content-encoding"), Some("gzip"), "{shape}");
+    }
+    let stderr = function.stderr();
+    assert!(
+        stderr.contains("/contacts/export.csv") && stderr.contains("payload limit"),
+        "the log says which page and why:\n{stderr}"
+    );
+}
+
 /// Init does nothing slow or request-driven: the process asks for its first event on its own,
 /// reports no init error, and serves it, logging the request as JSON.
 #[tokio::test]

@@ -13,7 +13,7 @@ mod forms;
 mod lambda;
 mod makemigrations;
 mod migrate;
-mod reliability;
+pub(crate) mod reliability;
 mod routes;
 mod runserver;
 mod security;

@@ -303,3 +303,59 @@ async fn a_stranger_guessing_a_password_locks_out_only_their_own_address() {
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(!left.iter().any(|u| u.ends_with("nobody-1")), "{left:?}");
 }
+
+/// A copy of the demo database with `n` more contacts (titles 90 characters long, so a CSV of
+/// them is some 190 bytes a row), added in one statement.
+pub(crate) async fn many_contacts_db(tag: &str, n: u32) -> String {
+    let url = crate::fresh_demo_db(tag);
+    let mut conn = SqliteConnection::connect(&url).await.expect("the copy");
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+         INSERT INTO contact (company_id, first_name, last_name, title, email, phone) \
+         SELECT 1 + i % 3, 'Bulk', printf('Contact %06d', i), printf('%090d', i), printf('bulk%d@example.com', i), '' \
+         FROM n",
+    )
+    .bind(n)
+    .execute(&mut conn)
+    .await
+    .expect("insert the contacts");
+    conn.close().await.expect("close");
+    url
+}
+
+#[tokio::test]
+async fn forty_thousand_contacts_through_the_api_and_the_export() {
+    let url = many_contacts_db("forty-thousand", 40_000).await;
+    let site = crm_site_on(&url);
+    let db = site.database().connection().await.unwrap();
+    let total = contact::Entity::find().count(&db).await.unwrap();
+    assert!(total > 40_000);
+    let mut client = logged_in(&site).await;
+
+    let first = client.get("/api/contacts/").await;
+    assert_eq!(first.status(), 200, "{}", first.text());
+    let page: serde_json::Value = first.json().unwrap();
+    assert_eq!(page["count"], total, "{}", &first.text()[..200]);
+    assert_eq!(page["results"].as_array().unwrap().len(), 100, "a page, not the table");
+    assert_eq!(page["next"], "/api/contacts/?page=2");
+    assert!(page["previous"].is_null());
+    assert!(first.bytes().len() < 100_000, "one page is small: {} bytes", first.bytes().len());
+    let last = total.div_ceil(100);
+    let tail: serde_json::Value = client.get(&format!("/api/contacts/?page={last}")).await.json().unwrap();
+    assert_eq!(tail["results"].as_array().unwrap().len() as u64, total - (last - 1) * 100);
+    assert!(tail["next"].is_null());
+    assert!(tail["results"][0]["company"]["slug"].is_string(), "with its company: {}", tail["results"][0]);
+    assert_eq!(client.get(&format!("/api/contacts/?page={}", last + 1)).await.status(), 404);
+    assert_eq!(client.get("/api/contacts/?page=x").await.status(), 404);
+
+    let export = client.get("/contacts/export.csv").await;
+    assert_eq!(export.status(), 200, "{}", &export.text()[..export.text().len().min(500)]);
+    let rows = djambda::http::csv::read(export.bytes()).expect("the export reads back");
+    assert_eq!(rows.len() as u64, total + 1, "the header and every contact");
+    assert!(rows.iter().skip(1).all(|r| !r.cells[6].is_empty()), "every contact with its company");
+}
+
+/// The example site on the database at `url`.
+fn crm_site_on(url: &str) -> djambda::Site {
+    example_site::site_with_settings(crate::example_settings_with(&[("DATABASE_URL", url)])).expect("the example site")
+}

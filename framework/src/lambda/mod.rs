@@ -186,7 +186,19 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
         parts.extensions.insert(LambdaInvocation { request_id });
     }
 
-    site.handle(http::Request::from_parts(parts, bytes)).await.map(Full::new)
+    let path = parts.uri.path().to_owned();
+    let resp = site.handle(http::Request::from_parts(parts, bytes)).await;
+    if let Some(reason) = refuse::undeliverable(&resp) {
+        eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
+        let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
+        let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+        *too_big.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        too_big
+            .headers_mut()
+            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+        return too_big;
+    }
+    resp.map(Full::new)
 }
 
 /// Tells the Lambda service why the function could not start (the Runtime API's

@@ -128,3 +128,45 @@ pub(super) fn bad_request(request: &LambdaRequest) -> Value {
         }),
     }
 }
+
+/// The most a synchronous invocation may answer: the whole response event, 6 MB.
+pub(super) const RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Room kept for the status, the headers and the event's own fields.
+const ENVELOPE: usize = 64 * 1024;
+
+/// Why `resp` cannot be delivered through a buffered Lambda integration, if it cannot: the
+/// body as the response event will carry it (JSON-escaped text, or base64 for everything
+/// lambda_http sends as binary) past [`RESPONSE_LIMIT`]. The service would refuse it after the
+/// fact and the client would see a bare 502; a 500 that says why is better.
+pub(super) fn undeliverable(resp: &http::Response<bytes::Bytes>) -> Option<String> {
+    let body = resp.body();
+    if body.len() + ENVELOPE <= RESPONSE_LIMIT * 3 / 4 {
+        return None;
+    }
+    let headers: usize = resp.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 8).sum();
+    let content_type = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let text = resp.headers().get(http::header::CONTENT_ENCODING).is_none()
+        && (["text", "application/json", "application/javascript", "application/xml", "application/yaml"]
+            .iter()
+            .any(|p| content_type.starts_with(p))
+            || ["+xml", "+yaml", "+json"].iter().any(|s| content_type.split(';').next().unwrap_or("").ends_with(s)));
+    let carried = match std::str::from_utf8(body) {
+        Ok(s) if text => s
+            .bytes()
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+                0..0x20 => 6,
+                _ => 1,
+            })
+            .sum(),
+        _ => body.len().div_ceil(3) * 4,
+    };
+    let total = carried + headers + 256;
+    (total > RESPONSE_LIMIT).then(|| {
+        format!(
+            "the response is {total} bytes as a Lambda response event, past the {RESPONSE_LIMIT}-byte payload limit: \
+             paginate the view, or stream it"
+        )
+    })
+}

@@ -22,6 +22,12 @@ use super::models::{Stage, company, contact, deal, note};
 
 /// Contacts per page on the contact list.
 const CONTACTS_PER_PAGE: u64 = 5;
+/// Contacts per page of the JSON API (`?page=`).
+const API_PAGE_SIZE: u64 = 100;
+/// Rows the CSV export reads per query.
+const EXPORT_BATCH: u64 = 1000;
+/// Ids bound per `IN (…)` query.
+const ID_BATCH: usize = 500;
 
 /// Formats cents as money: `1234567` → `$12,345.67`.
 pub fn money(cents: i64) -> String {
@@ -94,9 +100,17 @@ async fn companies_by_id(
     db: &DatabaseConnection,
     ids: impl Iterator<Item = i32>,
 ) -> Result<HashMap<i32, company::Model>> {
-    let ids: Vec<i32> = ids.collect();
-    let rows = company::Entity::find().filter(company::Column::Id.is_in(ids)).all(db).await?;
-    Ok(rows.into_iter().map(|c| (c.id, c)).collect())
+    // Each id once, a batch at a time: one SQL variable per contact would pass SQLite's limit
+    // (32,766) on a big page and make the query grow with the table.
+    let mut ids: Vec<i32> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = HashMap::with_capacity(ids.len());
+    for batch in ids.chunks(ID_BATCH) {
+        let rows = company::Entity::find().filter(company::Column::Id.is_in(batch.to_vec())).all(db).await?;
+        found.extend(rows.into_iter().map(|c| (c.id, c)));
+    }
+    Ok(found)
 }
 
 async fn contact_rows(db: &DatabaseConnection, contacts: Vec<contact::Model>) -> Result<Vec<ContactRow>> {
@@ -267,8 +281,16 @@ pub async fn deal_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> 
 /// Every contact as a CSV download.
 pub async fn contact_export(req: Request) -> Result<Response> {
     let db = req.db().await?;
-    let contacts = contact::Entity::find().order_by_asc(contact::Column::LastName).all(&db).await?;
-    let rows = contact_rows(&db, contacts).await?;
+    // Read a batch at a time, in a stable order (the id breaks ties), so no query grows with
+    // the table.
+    let pages = contact::Entity::find()
+        .order_by_asc(contact::Column::LastName)
+        .order_by_asc(contact::Column::Id)
+        .paginate(&db, EXPORT_BATCH);
+    let mut rows = Vec::new();
+    for page in 0..pages.num_pages().await? {
+        rows.extend(contact_rows(&db, pages.fetch_page(page).await?).await?);
+    }
     // The writer neutralises cells a spreadsheet would run as formulas (`=HYPERLINK(…)`).
     let mut csv = csv::Writer::new();
     csv.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
@@ -333,7 +355,8 @@ pub async fn forecast_submit(req: Request) -> Result<Response> {
     Ok(render(&req, "crm/forecast.html", context! { form, result })?.with_status(status))
 }
 
-/// Every contact as JSON.
+/// The contacts as JSON, 100 a page (`?page=`), in Django REST framework's shape: `count`,
+/// `next`, `previous` and `results`.
 pub async fn api_contacts(req: Request) -> Result<Response> {
     #[derive(Serialize)]
     struct Item {
@@ -341,14 +364,41 @@ pub async fn api_contacts(req: Request) -> Result<Response> {
         contact: ContactRow,
         url: String,
     }
-    let db = req.db().await?;
-    let contacts = contact::Entity::find().order_by_asc(contact::Column::LastName).all(&db).await?;
-    let mut items = Vec::new();
-    for row in contact_rows(&db, contacts).await? {
-        let url = req.reverse("crm:contact-detail", &[&row.contact.id])?;
-        items.push(Item { contact: row, url });
+    #[derive(Serialize)]
+    struct Page {
+        count: u64,
+        next: Option<String>,
+        previous: Option<String>,
+        results: Vec<Item>,
     }
-    Response::json(&items)
+    let db = req.db().await?;
+    let pages = contact::Entity::find()
+        .order_by_asc(contact::Column::LastName)
+        .order_by_asc(contact::Column::Id)
+        .paginate(&db, API_PAGE_SIZE);
+    let count = pages.num_items().await?;
+    let num_pages = count.div_ceil(API_PAGE_SIZE).max(1);
+    let page = match req.query().get("page").filter(|p| !p.is_empty()) {
+        None => 1,
+        Some(p) => p
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=num_pages).contains(n))
+            .ok_or_else(|| Error::not_found(format!("Invalid page ({p}): that page contains no results")))?,
+    };
+    let mut results = Vec::new();
+    for row in contact_rows(&db, pages.fetch_page(page - 1).await?).await? {
+        let url = req.reverse("crm:contact-detail", &[&row.contact.id])?;
+        results.push(Item { contact: row, url });
+    }
+    let here = req.reverse("crm:api-contacts", &[])?;
+    let link = |n: u64| format!("{here}?page={n}");
+    Response::json(&Page {
+        count,
+        next: (page < num_pages).then(|| link(page + 1)),
+        previous: (page > 1).then(|| link(page - 1)),
+        results,
+    })
 }
 
 /// One contact as JSON.
