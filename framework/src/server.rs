@@ -1,18 +1,22 @@
-//! The development server behind `manage runserver`: HTTP/1.1 with keep-alive on hyper, one
-//! front door to [`Site::handle`].
+//! The server behind `manage runserver`: HTTP/1.1 with keep-alive on hyper, one front door to
+//! [`Site::handle`], with timeouts and a connection cap so hostile or slow clients cannot take
+//! it over.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 
 use crate::http::{BodyTooLarge, ClientAddr};
 use crate::site::Site;
@@ -27,13 +31,29 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
     })
 }
 
-/// Serves `site` on `listener` until `shutdown` completes; connections in flight are dropped
-/// then, as Django's runserver does on Ctrl-C.
+/// Serves `site` on `listener` until `shutdown` completes, with the `SERVER_*` settings: a
+/// client slow to send its headers or its body, or idle between requests, loses its
+/// connection; at most SERVER_MAX_CONNECTIONS are served at once. On shutdown no new
+/// connection is taken and the requests in flight get SERVER_GRACEFUL_TIMEOUT to finish.
 pub async fn serve(site: Site, listener: TcpListener, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let limits = site.settings().server.clone();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stopping, stop) = watch::channel(false);
+    let mut builder = http1::Builder::new();
+    builder.keep_alive(true).timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     tokio::pin!(shutdown);
     loop {
+        // A place first, then the connection: past the cap, clients wait in the listen queue
+        // rather than each taking a file descriptor.
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 // Running out of file descriptors and the like is passing: keep serving.
@@ -46,18 +66,44 @@ pub async fn serve(site: Site, listener: TcpListener, shutdown: impl Future<Outp
         };
         let _ = stream.set_nodelay(true);
         let site = site.clone();
+        let builder = builder.clone();
+        let mut stop = stop.clone();
+        let body_timeout = limits.body_timeout;
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let site = site.clone();
-                async move { Ok::<_, Infallible>(answer(&site, req, peer).await) }
+                async move { Ok::<_, Infallible>(answer(&site, req, peer, body_timeout).await) }
             });
-            // Clients that hang up mid-request are routine for a dev server; nothing to report.
-            let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            // Clients that hang up mid-request are routine; nothing to report.
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(slot);
         });
     }
+    let _ = stopping.send(true);
+    let everyone = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.graceful_timeout, slots.acquire_many(everyone)).await.is_err() {
+        eprintln!(
+            "shutting down with requests still in flight after SERVER_GRACEFUL_TIMEOUT ({:?})",
+            limits.graceful_timeout
+        );
+    }
+    Ok(())
 }
 
-async fn answer(site: &Site, req: http::Request<Incoming>, peer: SocketAddr) -> http::Response<Full<Bytes>> {
+async fn answer(
+    site: &Site,
+    req: http::Request<Incoming>,
+    peer: SocketAddr,
+    body_timeout: Duration,
+) -> http::Response<Full<Bytes>> {
     let (mut parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let limit = site.settings().max_body_size(content_type);
@@ -73,9 +119,16 @@ async fn answer(site: &Site, req: http::Request<Incoming>, peer: SocketAddr) -> 
         parts.extensions.insert(BodyTooLarge);
         Bytes::new()
     } else {
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
+        match tokio::time::timeout(body_timeout, Limited::new(body, limit).collect()).await {
             Err(_) => {
+                // A body that trickles in holds a connection: past the timeout it is refused.
+                let mut late = http::Response::new(Full::new(Bytes::from_static(b"Request Timeout (408)\n")));
+                *late.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+                late.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                return late;
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(_)) => {
                 // Over the limit (or the client went away): the body-size middleware answers.
                 parts.extensions.insert(BodyTooLarge);
                 Bytes::new()

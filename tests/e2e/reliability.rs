@@ -359,3 +359,70 @@ async fn forty_thousand_contacts_through_the_api_and_the_export() {
 fn crm_site_on(url: &str) -> djambda::Site {
     example_site::site_with_settings(crate::example_settings_with(&[("DATABASE_URL", url)])).expect("the example site")
 }
+
+/// The server end of `conn` closes within `within`: a read sees EOF (or a reset), not data.
+fn closed_within(conn: &mut std::net::TcpStream, within: std::time::Duration) -> bool {
+    use std::io::Read;
+    conn.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => return true,
+            // A 408 or the like before the close is fine; keep reading to the end.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_clients_lose_their_place_and_a_fast_one_is_served() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let env = crate::with_demo_db(&[
+        ("ALLOWED_HOSTS", "127.0.0.1"),
+        ("SERVER_HEADER_TIMEOUT", "1"),
+        ("SERVER_BODY_TIMEOUT", "1"),
+        ("SERVER_MAX_CONNECTIONS", "20"),
+    ]);
+    let (mut server, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
+    // Five times the cap in connections that send nothing, and one that never ends its headers.
+    let mut idle: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(&addr).expect("connect")).collect();
+    let mut slow_head = TcpStream::connect(&addr).unwrap();
+    slow_head.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").unwrap();
+
+    // A client behind them all is served once the idle ones before it have timed out, a
+    // round of 20 a second: not never, as without the timeouts.
+    let started = Instant::now();
+    let resp = tests::http1::request(&addr, "GET", "/accounts/login/", &[], b"").expect("the fast client is answered");
+    assert_eq!(resp.status, 200);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(30), "served after {waited:?}");
+    println!("a fast client behind 101 idle connections (cap 20, 1 s timeout) was served after {waited:?}");
+
+    for (i, conn) in idle.iter_mut().enumerate() {
+        assert!(closed_within(conn, Duration::from_secs(5)), "idle connection {i} was never closed");
+    }
+    assert!(closed_within(&mut slow_head, Duration::from_secs(5)), "the slow header was never cut off");
+
+    // A body that stops halfway: 408 once SERVER_BODY_TIMEOUT passes, and the connection closes.
+    let mut slow_body = TcpStream::connect(&addr).unwrap();
+    slow_body
+        .write_all(
+            b"POST /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nusername=de",
+        )
+        .unwrap();
+    slow_body.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = Vec::new();
+    let _ = slow_body.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "a trickling body is refused in time: {answer:?}");
+
+    assert_eq!(tests::http1::request(&addr, "GET", "/accounts/login/", &[], b"").unwrap().status, 200);
+    assert!(server.child.try_wait().unwrap().is_none(), "the server is still running");
+    let log: Vec<String> = server.stderr.try_iter().collect();
+    assert!(!log.iter().any(|l| l.contains("Too many open files")), "{log:?}");
+}

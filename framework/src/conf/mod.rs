@@ -3,12 +3,14 @@
 
 mod database;
 mod security;
+mod server;
 mod sessions;
 
 use std::fmt;
 
 pub use database::{JournalMode, Sqlite};
 pub use security::Security;
+pub use server::Server;
 pub use sessions::{Auth, Csrf, SessionEngine, Sessions};
 
 /// A group of related settings (`SECURE_*`, `SESSION_*`, …) that parses its own keys.
@@ -78,6 +80,8 @@ pub struct Settings {
     pub database_connect_timeout: std::time::Duration,
     /// How an SQLite database is opened (`SQLITE_*`): its journal mode and busy timeout.
     pub sqlite: Sqlite,
+    /// How `manage runserver` treats its clients (`SERVER_*`): timeouts and a connection cap.
+    pub server: Server,
     /// STATIC_URL: where static files are served (`/static/` by default).
     pub static_url: String,
     /// APPEND_SLASH: redirect `/contacts` to `/contacts/` when only the latter exists.
@@ -116,6 +120,7 @@ impl Default for Settings {
             database_pool_size: 1,
             database_connect_timeout: std::time::Duration::from_secs(5),
             sqlite: Sqlite::default(),
+            server: Server::default(),
             static_url: "/static/".into(),
             append_slash: true,
             data_upload_max_memory_size: 2_621_440,
@@ -195,6 +200,7 @@ impl Settings {
         .chain(Csrf::KEYS)
         .chain(Auth::KEYS)
         .chain(Sqlite::KEYS)
+        .chain(Server::KEYS)
         {
             if let Some(raw) = env(key)
                 && let Err(p) = s.apply_env(key, &raw)
@@ -365,7 +371,9 @@ impl Settings {
     }
 
     fn group_owns(&self, key: &str) -> bool {
-        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS, Sqlite::KEYS].iter().any(|keys| keys.contains(&key))
+        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS, Sqlite::KEYS, Server::KEYS]
+            .iter()
+            .any(|keys| keys.contains(&key))
     }
 
     fn apply_group(&mut self, key: &str, raw: &str) -> Result<(), String> {
@@ -377,6 +385,8 @@ impl Settings {
             self.csrf.apply(key, raw)
         } else if Sqlite::KEYS.contains(&key) {
             self.sqlite.apply(key, raw)
+        } else if Server::KEYS.contains(&key) {
+            self.server.apply(key, raw)
         } else {
             self.auth.apply(key, raw)
         }
