@@ -426,3 +426,46 @@ fn idle_and_slow_clients_lose_their_place_and_a_fast_one_is_served() {
     let log: Vec<String> = server.stderr.try_iter().collect();
     assert!(!log.iter().any(|l| l.contains("Too many open files")), "{log:?}");
 }
+
+#[tokio::test]
+async fn a_replaced_or_vanished_sqlite_file_is_noticed_without_a_restart() {
+    let (site, url) = site_and_url("replaced-file", &[]);
+    let path = std::path::PathBuf::from(url.trim_start_matches("sqlite://").trim_end_matches("?mode=rwc"));
+    let mut client = logged_in(&site).await;
+    assert!(client.get("/companies/").await.text().contains("Acme Logistics"));
+
+    // A restore: another copy, with a company of its own, renamed over the file.
+    let other = many_contacts_db("replaced-file-other", 1).await;
+    let other_path = other.trim_start_matches("sqlite://").trim_end_matches("?mode=rwc").to_owned();
+    let mut conn = SqliteConnection::connect(&other).await.unwrap();
+    sqlx::query("UPDATE company SET name = 'Restored From Backup' WHERE slug = 'acme-logistics'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    std::fs::rename(&other_path, &path).expect("replace the file");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let page = client.get("/companies/").await;
+    assert_eq!(page.status(), 200, "{}", page.text());
+    assert!(page.text().contains("Restored From Backup"), "the new file is read, not the old one");
+    let resp = create_company(&mut client, "After The Restore", "after-restore").await;
+    assert_eq!(resp.status(), 302, "{}", resp.text());
+    let mut check = SqliteConnection::connect(&url).await.unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM company WHERE slug = 'after-restore'")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    check.close().await.unwrap();
+    assert_eq!(n, 1, "the write went into the file now at the path");
+
+    // Gone: a 503 (not a new empty database), then normal service once it is back.
+    let aside = path.with_extension("aside");
+    std::fs::rename(&path, &aside).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(client.get("/companies/").await.status(), 503);
+    assert!(!path.exists(), "no empty database was made in its place");
+    std::fs::rename(&aside, &path).unwrap();
+    let back = client.get("/companies/").await;
+    assert_eq!(back.status(), 200, "{}", back.text());
+    assert!(back.text().contains("After The Restore"));
+}

@@ -7,7 +7,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use std::time::Instant;
 
 mod fixtures;
 mod migrations;
@@ -21,7 +24,6 @@ pub use sea_orm;
 use sea_orm::TransactionTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Select};
 pub use sea_orm_migration;
-use tokio::sync::OnceCell;
 
 use crate::conf::Settings;
 use crate::error::{Error, ErrorKind, Result};
@@ -34,7 +36,46 @@ pub struct Database {
     pool_size: u32,
     timeout: Duration,
     sqlite: crate::conf::Sqlite,
-    pool: OnceCell<DatabaseConnection>,
+    /// The SQLite file of the URL, watched so that a file replaced underneath the process (a
+    /// restore, a copy over it) is reopened rather than served stale.
+    sqlite_file: Option<std::path::PathBuf>,
+    pool: RwLock<Option<Open>>,
+    opening: tokio::sync::Mutex<()>,
+    /// When the file was last looked at, in milliseconds since `born`.
+    checked_at: AtomicU64,
+    born: Instant,
+}
+
+/// An open pool, and which file it has open.
+#[derive(Clone)]
+struct Open {
+    conn: DatabaseConnection,
+    file: Option<FileId>,
+}
+
+/// A file's identity (device and inode): a file copied or renamed over the path has another.
+type FileId = (u64, u64);
+
+/// How often the SQLite file's identity is checked: a stat per second, not per request.
+const FILE_CHECK_MS: u64 = 1000;
+
+fn file_id(path: &std::path::Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::metadata(path).ok().map(|_| (0, 0))
+    }
+}
+
+/// The file an `sqlite:` URL names, if it names one (not `:memory:`).
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 impl std::fmt::Debug for Database {
@@ -55,12 +96,16 @@ impl Database {
             }
         };
         Database {
+            sqlite_file: sqlite_path(&url),
             url,
             default_file,
             pool_size: settings.database_pool_size,
             timeout: settings.database_connect_timeout,
             sqlite: settings.sqlite.clone(),
-            pool: OnceCell::new(),
+            pool: RwLock::new(None),
+            opening: tokio::sync::Mutex::new(()),
+            checked_at: AtomicU64::new(0),
+            born: Instant::now(),
         }
     }
 
@@ -80,14 +125,67 @@ impl Database {
     }
 
     /// The connection pool, opened on first use. A failure is a 503 for this request and is not
-    /// remembered: the next call tries again.
+    /// remembered: the next call tries again. An SQLite file replaced since it was opened is
+    /// reopened (noticed within a second); a file that is gone is a 503 until it is back.
     pub async fn connection(&self) -> Result<DatabaseConnection> {
         // The open pool, without the connect future: that future is some 20 KB, and held inline
         // it would make every view's future that big, copied and allocated per request.
-        if let Some(pool) = self.pool.get() {
-            return Ok(pool.clone());
+        let current = self.pool.read().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(open) = current {
+            if !self.replaced(&open)? {
+                return Ok(open.conn);
+            }
+            return self.reopen(open).await;
         }
         self.connect().await
+    }
+
+    /// Closes the pool on a replaced file, then opens the new one. Closed first, so that the
+    /// old file's WAL log is folded back into the old file (through the connections still
+    /// open on it) rather than read as the new file's.
+    fn reopen(&self, stale: Open) -> std::pin::Pin<Box<dyn Future<Output = Result<DatabaseConnection>> + Send + '_>> {
+        Box::pin(async move {
+            self.forget(&stale);
+            if let Err(e) = stale.conn.close().await {
+                eprintln!("closing the replaced SQLite file's connections failed: {e}");
+            }
+            self.open().await
+        })
+    }
+
+    /// Whether the SQLite file under `open` was replaced; an error when it is gone.
+    fn replaced(&self, open: &Open) -> Result<bool> {
+        let (Some(path), Some(had)) = (&self.sqlite_file, open.file) else { return Ok(false) };
+        let now = self.born.elapsed().as_millis() as u64;
+        let last = self.checked_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < FILE_CHECK_MS {
+            return Ok(false);
+        }
+        self.checked_at.store(now, Ordering::Relaxed);
+        match file_id(path) {
+            Some(id) if id == had => Ok(false),
+            Some(_) => {
+                eprintln!("The SQLite file {} was replaced: reopening it.", path.display());
+                Ok(true)
+            }
+            None => {
+                // Let the next look be immediate, so service resumes as soon as it is back.
+                self.checked_at.store(0, Ordering::Relaxed);
+                eprintln!("Database unavailable: the SQLite file {} is gone.", path.display());
+                Err(Error::new(
+                    ErrorKind::ServiceUnavailable,
+                    format!("the SQLite file {} is gone; restore it, or run `manage migrate`", path.display()),
+                ))
+            }
+        }
+    }
+
+    /// Drops `open` as the pool, unless another request already put a newer one in its place.
+    fn forget(&self, open: &Open) {
+        let mut slot = self.pool.write().unwrap_or_else(|e| e.into_inner());
+        if slot.as_ref().is_some_and(|o| o.file == open.file) {
+            *slot = None;
+        }
     }
 
     /// Closes the pool, if it was opened, waiting for each connection to close. On SQLite in
@@ -95,8 +193,9 @@ impl Database {
     /// command that wrote (migrate, loaddata) leaves one self-contained file behind, safe to
     /// copy. The pool cannot be used after this; a process calls it on its way out.
     pub async fn close(&self) {
-        if let Some(pool) = self.pool.get()
-            && let Err(e) = pool.clone().close().await
+        let open = self.pool.write().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(open) = open
+            && let Err(e) = open.conn.close().await
         {
             eprintln!("closing the database connection failed: {e}");
         }
@@ -108,28 +207,35 @@ impl Database {
     }
 
     async fn open(&self) -> Result<DatabaseConnection> {
-        self.pool
-            .get_or_try_init(|| async {
-                let mut options = ConnectOptions::new(self.url.clone());
-                options
-                    .max_connections(self.pool_size)
-                    .min_connections(0)
-                    .connect_timeout(self.timeout)
-                    .acquire_timeout(self.timeout)
-                    .sqlx_logging(false);
-                let (journal, busy) = (sqlite_journal_mode(self.sqlite.journal_mode), self.sqlite.busy_timeout);
-                options.map_sqlx_sqlite_opts(move |opts| opts.journal_mode(journal).busy_timeout(busy));
-                sea_orm::Database::connect(options).await.map_err(|e| {
-                    eprintln!("Database unavailable: could not connect to {}: {e}", redact(&self.url));
-                    Error::with_source(
-                        ErrorKind::ServiceUnavailable,
-                        format!("the database at {} is unavailable", redact(&self.url)),
-                        e,
-                    )
-                })
-            })
-            .await
-            .cloned()
+        let _one_at_a_time = self.opening.lock().await;
+        if let Some(open) = self.pool.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            return Ok(open.conn.clone());
+        }
+        let mut options = ConnectOptions::new(self.url.clone());
+        options
+            .max_connections(self.pool_size)
+            .min_connections(0)
+            .connect_timeout(self.timeout)
+            .acquire_timeout(self.timeout)
+            .sqlx_logging(false);
+        let (journal, busy) = (sqlite_journal_mode(self.sqlite.journal_mode), self.sqlite.busy_timeout);
+        options.map_sqlx_sqlite_opts(move |opts| opts.journal_mode(journal).busy_timeout(busy));
+        let conn = sea_orm::Database::connect(options).await.map_err(|e| {
+            eprintln!("Database unavailable: could not connect to {}: {e}", redact(&self.url));
+            Error::with_source(
+                ErrorKind::ServiceUnavailable,
+                format!("the database at {} is unavailable", redact(&self.url)),
+                e,
+            )
+        })?;
+        // The pool opens its connections lazily; one now makes the file exist to be watched.
+        if self.sqlite_file.is_some() {
+            conn.execute_unprepared("SELECT 1").await?;
+        }
+        let file = self.sqlite_file.as_deref().and_then(file_id);
+        self.checked_at.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = Some(Open { conn: conn.clone(), file });
+        Ok(conn)
     }
 }
 
