@@ -240,14 +240,24 @@ pub fn is_connection_error(err: &sea_orm::DbErr) -> bool {
     use sea_orm::RuntimeErr;
     match err {
         sea_orm::DbErr::Conn(_) | sea_orm::DbErr::ConnectionAcquire(_) => true,
-        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e)) | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            &**e,
-            sea_orm::sqlx::Error::Io(_)
+        sea_orm::DbErr::Exec(RuntimeErr::SqlxError(e)) | sea_orm::DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sea_orm::sqlx::Error::Io(_)
                 | sea_orm::sqlx::Error::Tls(_)
                 | sea_orm::sqlx::Error::PoolTimedOut
                 | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-        ),
+                | sea_orm::sqlx::Error::WorkerCrashed => true,
+                // The server ended the session under the query: an administrator's
+                // pg_terminate_backend, a shutdown or a crash (SQLSTATE 57P01-57P03), or the
+                // connection failed (class 08). The pool drops that connection; a retry gets another.
+                sea_orm::sqlx::Error::Database(db)
+                    if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_none() =>
+                {
+                    db.code().is_some_and(|c| matches!(c.as_ref(), "57P01" | "57P02" | "57P03") || c.starts_with("08"))
+                }
+                _ => false,
+            }
+        }
         _ => false,
     }
 }

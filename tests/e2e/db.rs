@@ -45,6 +45,13 @@ async fn failing_write(req: Request) -> Result<Response> {
     Ok(Response::text("unreachable"))
 }
 
+/// A visit that holds its connection a while first (PostgreSQL only), to be cut off mid-query.
+async fn slow_visit(req: Request) -> Result<Response> {
+    let db = req.db().await?;
+    db.execute_unprepared(&format!("SELECT pg_sleep(0.3), '{}'", table())).await?;
+    Ok(Response::text("slept"))
+}
+
 async fn count_view(req: Request) -> Result<Response> {
     let db = req.db().await?;
     Ok(Response::text(count(&db, &table()).await?.to_string()))
@@ -69,7 +76,8 @@ fn site(database_url: &str) -> Site {
     let urls = UrlConf::new()
         .path("visit/", visit, "visit")
         .path("fail/", failing_write, "fail")
-        .path("count/", count_view, "count");
+        .path("count/", count_view, "count")
+        .path("slow/", slow_visit, "slow");
     Site::builder().settings(settings_for(database_url)).urls(urls).build().unwrap()
 }
 
@@ -289,4 +297,51 @@ async fn list_and_detail_views_paginate_and_404_like_django() {
     assert_eq!(c.get("/by-body/n12/").await.text().trim(), "12:n12");
     assert_eq!(c.get("/by-body/nope/").await.status(), 404);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (a PostgreSQL database; .ci/run sets it)"]
+async fn postgres_backends_killed_mid_load_cost_a_request_or_two_at_most() {
+    let real = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
+    let mut c = Client::new(site(&real));
+    let admin = site(&real).database().connection().await.unwrap();
+    // The backends this test's site uses: their last statement named its table.
+    let kill = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE pid <> pg_backend_pid() AND query LIKE '%{}%' AND query NOT LIKE '%pg_terminate_backend%'",
+        table()
+    );
+    let mut failures = Vec::new();
+    let mut killed = 0;
+    let terminate = || async {
+        let rows = admin.query_all_raw(Statement::from_string(admin.get_database_backend(), kill.clone())).await;
+        rows.expect("pg_terminate_backend").len()
+    };
+    for i in 0..60 {
+        if i % 15 == 5 {
+            // Between requests: the pool's idle connection is gone.
+            killed += terminate().await;
+        }
+        if i % 15 == 10 {
+            // During one: the query in flight loses its backend.
+            let (resp, n) = tokio::join!(c.get("/slow/"), async {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                terminate().await
+            });
+            killed += n;
+            if resp.status() != 200 {
+                failures.push((i, resp.status()));
+            }
+            continue;
+        }
+        let resp = c.get("/visit/").await;
+        if resp.status() != 200 {
+            failures.push((i, resp.status()));
+        }
+    }
+    assert!(killed >= 3, "the site's backends were there to kill ({killed})");
+    assert!(failures.len() <= 4, "a request or so per kill at most: {failures:?}");
+    assert!(failures.iter().all(|(_, s)| *s == 503), "a lost connection is a 503, not a 500: {failures:?}");
+    println!("{killed} backends killed during 60 requests: {} failed ({failures:?})", failures.len());
+    admin.execute_unprepared(&format!("DROP TABLE {}", table())).await.unwrap();
 }
