@@ -170,3 +170,105 @@ pub(super) fn undeliverable(resp: &http::Response<bytes::Bytes>) -> Option<Strin
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! A seeded property test of the door: events mutated with the characters that break URLs
+    //! and encodings either are refused here or convert without a panic.
+
+    use super::*;
+
+    /// xorshift64*: a tiny seeded generator, so a failure replays with its seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn text(&mut self) -> String {
+            const PIECES: &[&str] = &[
+                "a", "Z", "0", "/", "//", "?", "#", "%", "%zz", "%2F", "{", "}", "<", ">", "\"", "'", " ", "\t", "\\",
+                "@", ":", "[", "]", "[::1]", "..", "=", "&", ";", ",", "é", "☃", "\u{0}", "\u{7f}", "\r\n", "host",
+                ":8080", "https", "http://", "=%", "+", "*",
+            ];
+            let len = self.below(8);
+            (0..len).map(|_| PIECES[self.below(PIECES.len())]).collect()
+        }
+    }
+
+    const EVENTS: [&str; 3] = [
+        r#"{"resource":"/{proxy+}","path":"/a","httpMethod":"GET","headers":{"Host":"example.com"},
+            "multiValueHeaders":{"Host":["example.com"]},"queryStringParameters":{"q":"1"},
+            "multiValueQueryStringParameters":{"q":["1"]},"requestContext":{"accountId":"1","resourceId":"r",
+            "stage":"prod","requestId":"x","identity":{"sourceIp":"1.2.3.4"},"resourcePath":"/{proxy+}",
+            "httpMethod":"GET","apiId":"a","domainName":"example.com"},"body":null,"isBase64Encoded":false}"#,
+        r#"{"version":"2.0","routeKey":"$default","rawPath":"/a","rawQueryString":"q=1","headers":{"host":"example.com"},
+            "requestContext":{"accountId":"1","apiId":"a","domainName":"example.com","domainPrefix":"example",
+            "http":{"method":"GET","path":"/a","protocol":"HTTP/1.1","sourceIp":"1.2.3.4","userAgent":"t"},
+            "requestId":"x","routeKey":"$default","stage":"$default","time":"01/Jan/2026:00:00:00 +0000",
+            "timeEpoch":0},"body":null,"isBase64Encoded":false}"#,
+        r#"{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/t/1"}},
+            "httpMethod":"GET","path":"/a","queryStringParameters":{"q":"1"},"headers":{"host":"example.com"},
+            "body":"","isBase64Encoded":false}"#,
+    ];
+
+    fn mutate(rng: &mut Rng, event: &mut Value) {
+        let text = Value::String(rng.text());
+        match rng.below(12) {
+            0 => event["path"] = text,
+            1 => event["rawPath"] = text,
+            2 => event["rawQueryString"] = text,
+            3 => event["headers"]["host"] = text,
+            4 => event["headers"]["x-forwarded-proto"] = text,
+            5 => {
+                event["body"] = text;
+                event["isBase64Encoded"] = Value::Bool(rng.below(2) == 0);
+            }
+            6 => event["requestContext"]["domainName"] = text,
+            7 => event["requestContext"]["stage"] = text,
+            8 => event["queryStringParameters"] = json!({ rng.text(): rng.text() }),
+            9 => event["multiValueQueryStringParameters"] = json!({ rng.text(): [rng.text(), rng.text()] }),
+            10 => event["multiValueHeaders"] = json!({ "host": [rng.text()] }),
+            _ => event["headers"][rng.text()] = text,
+        }
+    }
+
+    #[test]
+    fn mutated_events_are_refused_or_convert_without_panicking() {
+        let seed = std::env::var("DJAMBDA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_d00du64);
+        let runs: usize = std::env::var("DJAMBDA_FUZZ_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
+        let mut rng = Rng(seed);
+        let (mut refused, mut converted, mut not_events) = (0, 0, 0);
+        for run in 0..runs {
+            let mut event: Value = serde_json::from_str(EVENTS[run % EVENTS.len()]).unwrap();
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut rng, &mut event);
+            }
+            let Ok(request) = serde_json::from_value::<LambdaRequest>(event.clone()) else {
+                not_events += 1;
+                continue;
+            };
+            if unreadable(&request).is_some() {
+                refused += 1;
+                let answer = bad_request(&request);
+                assert_eq!(answer["statusCode"], 400);
+                continue;
+            }
+            let converted_ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                http::Request::<lambda_http::Body>::from(request)
+            }));
+            assert!(converted_ok.is_ok(), "run {run} (seed {seed}): lambda_http panicked on {event}");
+            converted += 1;
+        }
+        println!("{runs} mutated events: {refused} refused with a 400, {converted} converted, {not_events} not events");
+        assert!(refused > 0 && converted > 0, "the mutations reach both sides");
+    }
+}
