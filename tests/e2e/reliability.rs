@@ -580,11 +580,11 @@ async fn hostile_requests_at_every_route_are_never_server_errors() {
             rest = &rest[close..];
         }
         path.push_str(rest);
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             path.push_str(&format!("?{}={}&{}", enc(rng.pick(FIELDS)), enc(rng.pick(PIECES)), enc(rng.pick(PIECES))));
         }
         let fields: Vec<(&str, &str)> = (0..rng.next() % 6).map(|_| (rng.pick(FIELDS), rng.pick(PIECES))).collect();
-        if rng.next() % 10 == 0 {
+        if rng.next().is_multiple_of(10) {
             let tampered = enc(rng.pick(PIECES));
             client.set_cookie("sessionid", &tampered);
         }
@@ -596,12 +596,12 @@ async fn hostile_requests_at_every_route_are_never_server_errors() {
                 let mut body = String::new();
                 for (name, value) in &fields {
                     body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\""));
-                    if rng.next() % 3 == 0 {
+                    if rng.next().is_multiple_of(3) {
                         body.push_str("; filename=\"f.csv\"\r\nContent-Type: text/csv");
                     }
                     body.push_str(&format!("\r\n\r\n{value}\r\n"));
                 }
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     body.push_str(&format!("--{boundary}--\r\n"));
                 }
                 let ct = format!("multipart/form-data; boundary={boundary}");
