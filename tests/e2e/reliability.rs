@@ -626,3 +626,23 @@ async fn hostile_requests_at_every_route_are_never_server_errors() {
     println!("{runs} hostile requests (seed {seed}), by status: {statuses:?}");
     assert!(statuses.keys().any(|s| *s < 300) && statuses.keys().any(|s| *s >= 400), "both sides were reached");
 }
+
+#[tokio::test]
+async fn guesses_sent_in_parallel_each_count() {
+    use djambda::auth::models::login_failure;
+    let site = crm_site("throttle-parallel", &[("LOGIN_FAILURE_LIMIT", "100")]);
+    let from: std::net::SocketAddr = "203.0.113.20:1234".parse().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let mut c = Client::new(site.clone()).with_client_addr(from);
+        tasks.spawn(async move {
+            c.post_form("/accounts/login/", &[("username", "demo"), ("password", "wrong")]).await.status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let db = site.database().connection().await.unwrap();
+    let row = login_failure::Entity::find().one(&db).await.unwrap().expect("a count");
+    assert_eq!(row.failures, 12, "each of the 12 parallel guesses counted");
+}

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::models::login_failure;
@@ -23,7 +23,8 @@ pub(crate) const KEEP_FOR: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// Who is trying: the client's address (IPv6 by its /64, what one client holds) and the
 /// username, in the `username` column (150 characters).
 fn key(username: &str, client: Option<IpAddr>) -> String {
-    let from = match client {
+    // An IPv4 client of a server listening on `[::]` arrives as `::ffff:a.b.c.d`.
+    let from = match client.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => {
             let s = v6.segments();
@@ -63,11 +64,9 @@ pub(crate) async fn record_failure<
     client: Option<IpAddr>,
 ) -> Result<()> {
     let key = key(username, client);
-    let existing = login_failure::Entity::find().filter(login_failure::Column::Username.eq(&key)).one(db).await?;
-    let failures = existing.map_or(1, |r| r.failures.saturating_add(1));
     let row = login_failure::ActiveModel {
         username: ActiveValue::Set(key),
-        failures: ActiveValue::Set(failures),
+        failures: ActiveValue::Set(1),
         last_failure: ActiveValue::Set(Utc::now()),
         ..Default::default()
     };
@@ -76,9 +75,15 @@ pub(crate) async fn record_failure<
     crate::db::atomic(db, |txn| {
         Box::pin(async move {
             login_failure::Entity::insert(row)
+                // Counted by the database (`failures = failures + 1`), not read then written
+                // back: guesses sent in parallel each count.
                 .on_conflict(
                     OnConflict::column(login_failure::Column::Username)
-                        .update_columns([login_failure::Column::Failures, login_failure::Column::LastFailure])
+                        .value(
+                            login_failure::Column::Failures,
+                            sea_orm::sea_query::ExprTrait::add(Expr::col(login_failure::Column::Failures), 1),
+                        )
+                        .update_column(login_failure::Column::LastFailure)
                         .to_owned(),
                 )
                 .exec(txn)
@@ -118,4 +123,19 @@ pub(super) fn command() -> crate::site::commands::SiteCommand {
             Ok(())
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key;
+
+    #[test]
+    fn one_client_one_key_whichever_way_its_address_is_written() {
+        let v4 = key("Demo", Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(v4, key("demo ", Some("::ffff:203.0.113.9".parse().unwrap())), "IPv4 through a [::] listener");
+        assert_ne!(v4, key("demo", Some("203.0.113.10".parse().unwrap())));
+        let v6 = key("demo", Some("2001:db8:1:2::5".parse().unwrap()));
+        assert_eq!(v6, key("demo", Some("2001:db8:1:2:ffff::9".parse().unwrap())), "one /64, one client");
+        assert_ne!(v6, key("demo", Some("2001:db8:1:3::5".parse().unwrap())));
+    }
 }

@@ -142,14 +142,23 @@ impl Database {
 
     /// Closes the pool on a replaced file, then opens the new one. Closed first, so that the
     /// old file's WAL log is folded back into the old file (through the connections still
-    /// open on it) rather than read as the new file's.
+    /// open on it) rather than read as the new file's. "Replaced" means another file moved
+    /// into place (a restore with `mv`); copying over a live SQLite file keeps its inode and
+    /// is not safe with any journal mode.
     fn reopen(&self, stale: Open) -> std::pin::Pin<Box<dyn Future<Output = Result<DatabaseConnection>> + Send + '_>> {
         Box::pin(async move {
+            // Under the opening lock: a request arriving meanwhile waits for the new pool
+            // instead of opening the new file beside the old pool's log.
+            let opening = self.opening.lock().await;
             self.forget(&stale);
-            if let Err(e) = stale.conn.close().await {
-                eprintln!("closing the replaced SQLite file's connections failed: {e}");
+            // Bounded: a connection checked out of the old pool and never returned (a request
+            // that holds a transaction and asks for the database again) must not hang this.
+            match tokio::time::timeout(self.timeout, stale.conn.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("closing the replaced SQLite file's connections failed: {e}"),
+                Err(_) => eprintln!("the replaced SQLite file still had connections in use; reopening anyway"),
             }
-            self.open().await
+            self.open_locked(opening).await
         })
     }
 
@@ -207,7 +216,12 @@ impl Database {
     }
 
     async fn open(&self) -> Result<DatabaseConnection> {
-        let _one_at_a_time = self.opening.lock().await;
+        let opening = self.opening.lock().await;
+        self.open_locked(opening).await
+    }
+
+    /// Opens the pool, holding the opening lock (`_one_at_a_time`) until it is in place.
+    async fn open_locked(&self, _one_at_a_time: tokio::sync::MutexGuard<'_, ()>) -> Result<DatabaseConnection> {
         if let Some(open) = self.pool.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
             return Ok(open.conn.clone());
         }

@@ -187,13 +187,13 @@ impl FormField for Decimal {
     fn clean(text: Option<&str>, _file: Option<&UploadedFile>, spec: &FieldSpec) -> Result<Self, String> {
         let text = present(text).ok_or(REQUIRED)?;
         let value: Decimal = text.replace(',', "").parse().map_err(|_| "Enter a number.".to_owned())?;
-        // Django's DecimalValidator: digits counted without leading zeros or trailing
-        // fractional zeros, so 0.50 is one digit and one place.
+        // As Django's DecimalValidator, with trailing fractional zeros not counted (0.50 has
+        // one place) and a zero before the point not counted (0.05 has no whole digits).
         let normal = value.normalize();
         let places = normal.scale();
-        let digits = normal.mantissa().unsigned_abs().to_string().len() as u32;
-        let digits = digits.max(places);
-        let whole = digits - places;
+        let int = normal.abs().trunc();
+        let whole = if int.is_zero() { 0 } else { int.to_string().len() as u32 };
+        let digits = whole + places;
         if let Some(max) = spec.max_digits
             && digits > max
         {
@@ -381,6 +381,32 @@ mod tests {
 
     fn spec() -> FieldSpec {
         FieldSpec::new("f", "F")
+    }
+
+    #[test]
+    fn decimals_fit_their_column_as_djangos_validator_says() {
+        let column = |digits, places| {
+            let mut s = spec();
+            s.max_digits = Some(digits);
+            s.decimal_places = Some(places);
+            s
+        };
+        let cents = column(2, 2);
+        for fits in ["0", "0.00", "-0.0", "0.99", "0.5"] {
+            assert!(Decimal::clean(Some(fits), None, &cents).is_ok(), "{fits} fits numeric(2, 2)");
+        }
+        assert_eq!(
+            Decimal::clean(Some("1.00"), None, &cents).unwrap_err(),
+            "Ensure that there are no more than 0 digits before the decimal point."
+        );
+        let money = column(12, 2);
+        for fits in ["-9999999999.99", "1.50", "100", "0.01"] {
+            assert!(Decimal::clean(Some(fits), None, &money).is_ok(), "{fits} fits numeric(12, 2)");
+        }
+        assert_eq!(
+            Decimal::clean(Some("99999999999999999999"), None, &money).unwrap_err(),
+            "Ensure that there are no more than 12 digits in total."
+        );
     }
 
     #[test]

@@ -138,14 +138,22 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
     let client_ip: Option<IpAddr> = match event.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+        // An ALB appends the address it saw to what the client sent: only the last entry is
+        // not the client's to choose (the login throttle keys on it).
         _ => event
             .headers()
-            .get("x-forwarded-for")
+            .get_all("x-forwarded-for")
+            .iter()
+            .next_back()
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .and_then(|ip| ip.trim().parse().ok()),
     };
 
+    let limit = match event.request_context_ref() {
+        Some(RequestContext::Alb(_)) => refuse::ALB_RESPONSE_LIMIT,
+        _ => refuse::RESPONSE_LIMIT,
+    };
     let request_id = event.lambda_context_ref().map(|ctx| ctx.request_id.clone());
     let raw_path = event.raw_http_path().to_owned();
     let (mut parts, body) = event.into_parts();
@@ -188,7 +196,7 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
 
     let path = parts.uri.path().to_owned();
     let resp = site.handle(http::Request::from_parts(parts, bytes)).await;
-    if let Some(reason) = refuse::undeliverable(&resp) {
+    if let Some(reason) = refuse::undeliverable(&resp, limit) {
         eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
         let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
         let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));

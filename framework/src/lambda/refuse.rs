@@ -36,7 +36,7 @@ pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
         LambdaRequest::ApiGatewayV1(e) => (
             &e.headers,
             e.request_context.domain_name.as_deref(),
-            e.path.as_deref(),
+            Some(with_stage(e.request_context.stage.as_deref(), e.path.as_deref().unwrap_or_default())),
             None,
             e.is_base64_encoded,
             e.body.as_deref(),
@@ -44,12 +44,12 @@ pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
         LambdaRequest::ApiGatewayV2(e) => (
             &e.headers,
             e.request_context.domain_name.as_deref(),
-            e.raw_path.as_deref(),
+            Some(with_stage(e.request_context.stage.as_deref(), e.raw_path.as_deref().unwrap_or_default())),
             e.raw_query_string.as_deref(),
             e.is_base64_encoded,
             e.body.as_deref(),
         ),
-        LambdaRequest::Alb(e) => (&e.headers, None, e.path.as_deref(), None, e.is_base64_encoded, e.body.as_deref()),
+        LambdaRequest::Alb(e) => (&e.headers, None, e.path.clone(), None, e.is_base64_encoded, e.body.as_deref()),
         _ => return None,
     };
     if base64
@@ -60,6 +60,7 @@ pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
     }
     let host = host(headers).or(domain);
     let path = path.unwrap_or_default();
+    let path = path.as_str();
     // As lambda_http builds the URI: the path on a placeholder host, or scheme, host and path
     // (REST and ALB queries it re-encodes itself; an HTTP API's raw query is appended as sent).
     let mut uri = match host {
@@ -84,6 +85,21 @@ pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
     match http::Uri::try_from(uri.as_str()) {
         Ok(_) => None,
         Err(e) => Some(format!("the request target {uri:?} is not a valid URI ({e})")),
+    }
+}
+
+/// The path as lambda_http builds an API Gateway request's: the stage in front, unless the
+/// path starts with it or AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH is set.
+fn with_stage(stage: Option<&str>, path: &str) -> String {
+    match stage {
+        Some(stage) if stage != "$default" && std::env::var_os("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH").is_none() => {
+            if path.starts_with(&format!("/{stage}/")) {
+                path.to_owned()
+            } else {
+                format!("/{stage}{path}")
+            }
+        }
+        _ => path.to_owned(),
     }
 }
 
@@ -132,16 +148,21 @@ pub(super) fn bad_request(request: &LambdaRequest) -> Value {
 /// The most a synchronous invocation may answer: the whole response event, 6 MB.
 pub(super) const RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
 
+/// What an ALB takes from a Lambda target: 1 MB.
+pub(super) const ALB_RESPONSE_LIMIT: usize = 1024 * 1024;
+
 /// Room kept for the status, the headers and the event's own fields.
 const ENVELOPE: usize = 64 * 1024;
 
 /// Why `resp` cannot be delivered through a buffered Lambda integration, if it cannot: the
 /// body as the response event will carry it (JSON-escaped text, or base64 for everything
 /// lambda_http sends as binary) past [`RESPONSE_LIMIT`]. The service would refuse it after the
-/// fact and the client would see a bare 502; a 500 that says why is better.
-pub(super) fn undeliverable(resp: &http::Response<bytes::Bytes>) -> Option<String> {
+/// fact and the client would see a bare 502; a 500 that says why is better. `limit` is the
+/// integration's: [`RESPONSE_LIMIT`], or [`ALB_RESPONSE_LIMIT`] behind a load balancer.
+pub(super) fn undeliverable(resp: &http::Response<bytes::Bytes>, limit: usize) -> Option<String> {
     let body = resp.body();
-    if body.len() + ENVELOPE <= RESPONSE_LIMIT * 3 / 4 {
+    // Escaping makes a byte six at most (`\u0000`): a body that fits even so needs no count.
+    if body.len() * 6 + ENVELOPE <= limit {
         return None;
     }
     let headers: usize = resp.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 8).sum();
@@ -160,12 +181,14 @@ pub(super) fn undeliverable(resp: &http::Response<bytes::Bytes>) -> Option<Strin
                 _ => 1,
             })
             .sum(),
+        // Text that is not UTF-8 is decoded lossily on the way: a bad byte becomes U+FFFD.
+        Err(_) if text => body.len() * 3,
         _ => body.len().div_ceil(3) * 4,
     };
     let total = carried + headers + 256;
-    (total > RESPONSE_LIMIT).then(|| {
+    (total > limit).then(|| {
         format!(
-            "the response is {total} bytes as a Lambda response event, past the {RESPONSE_LIMIT}-byte payload limit: \
+            "the response is {total} bytes as a Lambda response event, past the {limit}-byte payload limit: \
              paginate the view, or stream it"
         )
     })
@@ -195,9 +218,50 @@ mod tests {
 
         fn text(&mut self) -> String {
             const PIECES: &[&str] = &[
-                "a", "Z", "0", "/", "//", "?", "#", "%", "%zz", "%2F", "{", "}", "<", ">", "\"", "'", " ", "\t", "\\",
-                "@", ":", "[", "]", "[::1]", "..", "=", "&", ";", ",", "é", "☃", "\u{0}", "\u{7f}", "\r\n", "host",
-                ":8080", "https", "http://", "=%", "+", "*",
+                "a",
+                "Z",
+                "0",
+                "/",
+                "//",
+                "?",
+                "#",
+                "%",
+                "%zz",
+                "%2F",
+                "{",
+                "}",
+                "<",
+                ">",
+                "\"",
+                "'",
+                " ",
+                "\t",
+                "\\",
+                "@",
+                ":",
+                "[",
+                "]",
+                "[::1]",
+                "..",
+                "=",
+                "&",
+                ";",
+                ",",
+                "é",
+                "☃",
+                "\u{0}",
+                "\u{7f}",
+                "\r\n",
+                "host",
+                ":8080",
+                "https",
+                "http://",
+                "=%",
+                "+",
+                "*",
+                "1.2.3.999",
+                "999",
+                "prod",
             ];
             let len = self.below(8);
             (0..len).map(|_| PIECES[self.below(PIECES.len())]).collect()
