@@ -81,7 +81,11 @@ pub(crate) async fn record_failure<
                     OnConflict::column(login_failure::Column::Username)
                         .value(
                             login_failure::Column::Failures,
-                            sea_orm::sea_query::ExprTrait::add(Expr::col(login_failure::Column::Failures), 1),
+                            // Qualified: in PostgreSQL's DO UPDATE a bare `failures` is ambiguous.
+                            sea_orm::sea_query::ExprTrait::add(
+                                Expr::col((login_failure::Entity, login_failure::Column::Failures)),
+                                1,
+                            ),
                         )
                         .update_column(login_failure::Column::LastFailure)
                         .to_owned(),
