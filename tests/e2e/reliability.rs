@@ -56,6 +56,21 @@ async fn create_company(client: &mut Client, name: &str, slug: &str) -> TestResp
     client.post_form("/companies/new/", &[("name", name), ("slug", slug), ("city", "Oslo")]).await
 }
 
+/// Uploads `csv` through the CRM's import form, for the company with id 2.
+async fn import_contacts(client: &mut Client, csv: &[u8]) -> TestResponse {
+    let boundary = "reliability-import";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n2\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(csv);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    client.send(http::Method::POST, "/contacts/import/", Some(&content_type), body.into()).await
+}
+
 /// A 503 that says the database was busy, asks to be retried, and claims nothing.
 fn assert_busy(resp: &TestResponse, what: &str) {
     assert_eq!(resp.status(), 503, "{what}: {}", resp.text());
@@ -123,21 +138,7 @@ async fn a_write_lock_held_elsewhere_is_a_503_for_every_kind_of_write() {
     let holder = Holder::writer(&url).await;
     assert_busy(&create_company(&mut client, "Locked Out Ltd", "locked-out").await, "a create");
     assert_busy(&client.post_form("/contacts/8/delete/", &[]).await, "a delete");
-    let boundary = "held-writer";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n2\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
-         Content-Type: text/csv\r\n\r\nfirst_name,last_name,email\nIngrid,Import,ingrid@example.com\n\r\n\
-         --{boundary}--\r\n"
-    );
-    let import = client
-        .send(
-            http::Method::POST,
-            "/contacts/import/",
-            Some(&format!("multipart/form-data; boundary={boundary}")),
-            body.into(),
-        )
-        .await;
+    let import = import_contacts(&mut client, b"first_name,last_name,email\nIngrid,Import,ingrid@example.com\n").await;
     assert_busy(&import, "an import");
     // A login writes last_login: busy too, not a 500 and not a session.
     let mut visitor = Client::new(site.clone());
@@ -189,23 +190,11 @@ async fn the_csv_export_neutralises_formulas_and_the_import_refuses_what_is_not_
         let db = site.database().connection().await.unwrap();
         contact::Entity::find().count(&db).await.unwrap()
     };
-    let boundary = "latin1";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"company_id\"\r\n\r\n2\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n\
-         Content-Type: text/csv\r\n\r\nfirst_name,last_name,email\nAda,Lovelace,ada@example.com\n"
+    let resp = import_contacts(
+        &mut client,
+        b"first_name,last_name,email\nAda,Lovelace,ada@example.com\nJos\xe9,Mart\xedn,jose@example.com\n",
     )
-    .into_bytes();
-    body.extend_from_slice(b"Jos\xe9,Mart\xedn,jose@example.com\n\r\n");
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let resp = client
-        .send(
-            http::Method::POST,
-            "/contacts/import/",
-            Some(&format!("multipart/form-data; boundary={boundary}")),
-            body.into(),
-        )
-        .await;
+    .await;
     assert_eq!(resp.status(), 200, "the form again: {}", resp.text());
     assert!(resp.text().contains("Line 3:") && resp.text().contains("not UTF-8"), "{}", resp.text());
     let db = site.database().connection().await.unwrap();
