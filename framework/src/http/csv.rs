@@ -8,8 +8,8 @@ use crate::http::Response;
 
 /// `cell` as it is safe to hand a spreadsheet: text that Excel, LibreOffice or Google Sheets
 /// would take as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets
-/// a leading `'`, which they show as text (OWASP's advice on CSV injection). A plain number
-/// (`-12.50`, `+4712345678`) is no formula and is left alone.
+/// a leading `'`, which they show as text (OWASP's advice on CSV injection). A signed number or
+/// phone number (`-12.50`, `+47 22 12 34 56`) is no formula and is left alone.
 ///
 /// ```
 /// use djambda::http::csv::neutralise;
@@ -23,16 +23,27 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     if risky && !is_number(cell) { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
 }
 
+/// A signed number or phone number (`-12.50`, `+47 22 12 34 56`, `+1 (555) 010-9999`): with no
+/// letter there is no function or cell reference, and with no second `+` or `=` nothing to
+/// compute, so the spreadsheet has nothing to run.
 fn is_number(cell: &str) -> bool {
-    let digits = cell.strip_prefix(['+', '-']).unwrap_or(cell);
-    let mut dots = 0;
-    !digits.is_empty()
-        && digits.bytes().all(|b| {
-            dots += usize::from(b == b'.');
-            b.is_ascii_digit() || b == b'.'
-        })
-        && dots <= 1
-        && digits != "."
+    let rest = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    rest.bytes().any(|b| b.is_ascii_digit())
+        && rest.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b' ' | b'(' | b')' | b'-' | b'/'))
+}
+
+/// The 1-based line `text` ends on, counting CRLF, LF and a bare CR each as one line end.
+fn line_after(text: &[u8]) -> usize {
+    let mut line = 1;
+    let mut bytes = text.iter().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' if bytes.peek() == Some(&&b'\n') => {}
+            b'\r' | b'\n' => line += 1,
+            _ => {}
+        }
+    }
+    line
 }
 
 /// A CSV document written row by row: every cell quoted, quotes doubled, and formulas
@@ -114,7 +125,8 @@ pub struct Record {
     pub cells: Vec<String>,
 }
 
-/// Reads a CSV file: UTF-8 (a leading byte-order mark is skipped), cells separated by commas,
+/// Reads a CSV file: UTF-8 (a leading byte-order mark is skipped), lines ending in CRLF, LF or a
+/// bare CR, cells separated by commas,
 /// optionally quoted with `"` (a quoted cell may hold commas, doubled quotes and line breaks).
 /// Blank lines are skipped. Bytes that are not UTF-8 are an error naming their line (a
 /// spreadsheet's Latin-1 export, say), never silently replaced.
@@ -128,7 +140,7 @@ pub struct Record {
 pub fn read(bytes: &[u8]) -> Result<Vec<Record>, ReadError> {
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| ReadError {
-        line: 1 + bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count(),
+        line: line_after(&bytes[..e.valid_up_to()]),
         message: "the file is not UTF-8 text; save it as \"CSV UTF-8\" and upload it again".into(),
     })?;
     let mut records = Vec::new();
@@ -162,12 +174,19 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Record>, ReadError> {
                     line += 1;
                     cell.push('\n');
                 }
+                '\r' if quoted => {
+                    if chars.peek() != Some(&'\n') {
+                        line += 1;
+                    }
+                    cell.push('\r');
+                }
                 ',' if !quoted => {
                     cells.push(finish(&mut cell, was_quoted));
                     was_quoted = false;
                 }
                 '\r' if !quoted && chars.peek() == Some(&'\n') => {}
-                '\n' if !quoted => {
+                // A bare CR ends a line too (classic Mac OS, some Excel exports).
+                '\n' | '\r' if !quoted => {
                     line += 1;
                     break;
                 }
@@ -199,6 +218,27 @@ mod tests {
         for kept in ["Ada", "12", "-12.50", "+4712345678", "'quoted", "", "a=b"] {
             assert_eq!(neutralise(kept), kept);
         }
+    }
+
+    #[test]
+    fn phone_numbers_are_no_formulas() {
+        for kept in ["+47 22 12 34 56", "+1 (555) 010-9999", "-0.5", "+44 20 7946.0958", "+33/1 23 45"] {
+            assert_eq!(neutralise(kept), kept);
+        }
+        // A letter, a second operator or a cell reference makes it a formula again.
+        for risky in ["+47 22 SUM(A1)", "-2+3", "+1 (555) A1", "-1|cmd", "+ ", "-()"] {
+            assert!(neutralise(risky).starts_with('\''), "{risky:?}");
+        }
+    }
+
+    #[test]
+    fn bare_carriage_returns_end_lines() {
+        // Classic Mac OS and some Excel exports end lines with CR alone.
+        let rows = read(b"name,city\rAda,Oslo\r\"two\rlines\",x\r").unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1], Record { line: 2, cells: vec!["Ada".into(), "Oslo".into()] });
+        assert_eq!(rows[2].cells, ["two\rlines", "x"]);
+        assert_eq!(read(b"a\r\r\xff").unwrap_err().line, 3);
     }
 
     #[test]
