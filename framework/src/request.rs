@@ -68,6 +68,17 @@ impl RequestHead {
     }
 }
 
+/// The (name, value) pairs of one `Cookie` header line, values percent-decoded; malformed pairs
+/// are skipped. Names are taken as sent: a browser keeps `%73essionid` apart from `sessionid`
+/// (and applies the `__Host-` rules to the name as sent), so a decoded name could pose as
+/// another cookie.
+pub(crate) fn cookie_pairs(line: &str) -> impl Iterator<Item = (String, String)> + use<> {
+    cookie::Cookie::split_parse(line.to_owned()).filter_map(|c| c.ok()).map(|c| {
+        let value = percent_encoding::percent_decode_str(c.value()).decode_utf8_lossy().into_owned();
+        (c.name().to_owned(), value)
+    })
+}
+
 impl Request {
     /// The site's request for what a front door received; `resolution` is the handler's.
     pub(crate) fn new(req: http::Request<Bytes>, site: Site, resolution: Resolution) -> Self {
@@ -263,16 +274,10 @@ impl Request {
         self.cookies().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    /// Every cookie the client sent, as (name, value), percent-decoded. Malformed pairs are skipped.
+    /// Every cookie the client sent, as (name, value), the values percent-decoded. Malformed
+    /// pairs are skipped.
     pub fn cookies(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.parts()
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|line| cookie::Cookie::split_parse_encoded(line.to_owned()))
-            .filter_map(|c| c.ok())
-            .map(|c| (c.name().to_owned(), c.value().to_owned()))
+        self.parts().headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(cookie_pairs)
     }
 
     /// The client's address, when the front door knows it.
@@ -391,5 +396,27 @@ impl std::fmt::Debug for Request {
             .field("route", &self.route_name())
             .field("params", &self.params())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cookie_pairs;
+
+    #[test]
+    fn cookie_names_are_taken_as_sent_and_values_decoded() {
+        // A browser keeps `%73essionid` and `sessionid` apart (and applies the `__Host-` rules
+        // to the name as sent), so decoding names would let one cookie pose as another.
+        let pairs: Vec<(String, String)> =
+            cookie_pairs("%73essionid=forged; sessionid=real; theme=dark%20blue").collect();
+        assert_eq!(
+            pairs,
+            [
+                ("%73essionid".into(), "forged".into()),
+                ("sessionid".into(), "real".into()),
+                ("theme".into(), "dark blue".into())
+            ]
+        );
+        assert!(cookie_pairs("%3due=1").all(|(name, _)| !name.contains('=')));
     }
 }
