@@ -82,6 +82,10 @@ pub mod management;
 pub mod server;
 pub mod test;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use conf::{Settings, SettingsError};
 pub use error::{Error, ErrorKind, Result, ResultExt};
 pub use http::Response;

@@ -12,7 +12,7 @@
 //! are recognised by their shape first and go to what the site registered (see [`events`]).
 
 pub mod events;
-mod refuse;
+pub(crate) mod refuse;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};

@@ -12,7 +12,7 @@ use lambda_http::request::LambdaRequest;
 use serde_json::{Value, json};
 
 /// Why `request` cannot become an `http::Request`, if it cannot.
-pub(super) fn unreadable(request: &LambdaRequest) -> Option<String> {
+pub(crate) fn unreadable(request: &LambdaRequest) -> Option<String> {
     // Every Host the site would see, from either header field: one that is no URL authority
     // (`{host}`) cannot be a request's, whichever field lambda_http builds the URI from.
     let multi = match request {
@@ -110,7 +110,7 @@ fn host(headers: &HeaderMap) -> Option<&str> {
 /// A 400 for `request` in its origin's response shape: REST APIs read `headers` and
 /// `multiValueHeaders`, HTTP APIs and Function URLs `headers` and `cookies`, an ALB
 /// `statusDescription` and whichever header field its target group uses.
-pub(super) fn bad_request(request: &LambdaRequest) -> Value {
+pub(crate) fn bad_request(request: &LambdaRequest) -> Value {
     const TYPE: &str = "text/html; charset=utf-8";
     let body = "<!doctype html>\n<title>Bad Request (400)</title>\n<h1>Bad Request (400)</h1>\n";
     match request {
