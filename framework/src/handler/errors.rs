@@ -16,6 +16,12 @@ use crate::templates::Context;
 /// who is logged in and the messages, like any page of the site.
 pub(crate) struct ErrorPages;
 
+/// The log line of a server error, as Django's `log_response` writes it: the status's reason
+/// (a 503 is "Service Unavailable", not an internal error), the path, then each cause.
+pub(crate) fn log_line(status: StatusCode, path: &str, chain: &[String]) -> String {
+    format!("{}: {path}\n  {}", status.canonical_reason().unwrap_or("Server Error"), chain.join("\n  caused by: "))
+}
+
 /// The Retry-After of a 503: long enough for a held lock or a restarting server to clear.
 const RETRY_AFTER_SECONDS: &str = "5";
 
@@ -25,7 +31,7 @@ impl ErrorPages {
         let req = head.into_request();
         let status = err.status();
         if status.is_server_error() {
-            eprintln!("Internal Server Error: {}\n  {}", req.path(), err.chain().join("\n  caused by: "));
+            eprintln!("{}", log_line(status, &req.path(), &err.chain()));
         }
         let debug = req.settings().debug;
         // With DEBUG on every error but 404 and 405 gets the developer page (Django shows its

@@ -386,3 +386,16 @@ async fn client_login_counts_only_a_redirect_that_starts_a_session() {
     let mut c = Client::new(site);
     assert!(!c.login("someone", "secret").await, "a bare redirect counted as a login");
 }
+
+#[test]
+fn server_errors_are_logged_by_their_reason() {
+    let chain = ["Failed to acquire connection from pool".to_owned(), "Connection pool timed out".to_owned()];
+    assert_eq!(
+        super::errors::log_line(StatusCode::SERVICE_UNAVAILABLE, "/visit/", &chain),
+        "Service Unavailable: /visit/\n  Failed to acquire connection from pool\n  caused by: Connection pool timed out"
+    );
+    assert!(
+        super::errors::log_line(StatusCode::INTERNAL_SERVER_ERROR, "/x/", &chain)
+            .starts_with("Internal Server Error: /x/")
+    );
+}
