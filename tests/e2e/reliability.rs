@@ -2,9 +2,9 @@
 //! an open `sqlite3` shell), and client input the Lambda door cannot turn into a request.
 
 use djambda::db::sea_orm::sqlx::{self, Connection, SqliteConnection};
-use djambda::db::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use djambda::db::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use djambda::test::{Client, TestResponse};
-use example_site::crm::models::{company, contact};
+use example_site::crm::models::{company, contact, deal};
 
 use crate::auth::crm_site;
 
@@ -72,6 +72,12 @@ async fn import_contacts(client: &mut Client, csv: &[u8]) -> TestResponse {
 }
 
 /// A 503 that says the database was busy, asks to be retried, and claims nothing.
+#[track_caller]
+fn assert_has(resp: &TestResponse, needle: &str) {
+    let text = resp.text();
+    assert!(text.contains(needle), "no {needle:?} in the page:\n{}", &text[..text.len().min(3000)]);
+}
+
 fn assert_busy(resp: &TestResponse, what: &str) {
     assert_eq!(resp.status(), 503, "{what}: {}", resp.text());
     assert_eq!(resp.header("retry-after"), Some("5"), "{what}: a 503 says when to retry");
@@ -345,6 +351,130 @@ async fn forty_thousand_contacts_through_the_api_and_the_export() {
 }
 
 /// The example site on the database at `url`.
+#[tokio::test]
+async fn a_company_with_thousands_of_contacts_and_deals_is_still_a_small_page() {
+    let url = many_contacts_db("big-company", 3_000).await;
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
+         INSERT INTO deal (company_id, title, stage, amount, expected_close) \
+         SELECT 2, printf('Bulk deal %04d', i), 'lead', i, '2027-01-01' FROM n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let site = crm_site_on(&url);
+    let db = site.database().connection().await.unwrap();
+    let company = company::Entity::find_by_id(2).one(&db).await.unwrap().unwrap();
+    let contacts = contact::Entity::find().filter(contact::Column::CompanyId.eq(2)).count(&db).await.unwrap();
+    let deals = deal::Entity::find().filter(deal::Column::CompanyId.eq(2)).count(&db).await.unwrap();
+    assert!(contacts > 1_000 && deals > 400, "{contacts} contacts, {deals} deals");
+    let mut client = logged_in(&site).await;
+
+    let page = client.get(&format!("/companies/{}/", company.slug)).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.bytes().len() < 30_000, "the company page is {} bytes", page.bytes().len());
+    let all_contacts = format!("/contacts/?company={}", company.slug);
+    let all_deals = format!("/deals/?company={}", company.slug);
+    assert_has(&page, &format!("All {contacts} contacts"));
+    assert_has(&page, &format!("All {deals} deals"));
+    assert_has(&page, &all_contacts);
+    assert_has(&page, &all_deals);
+
+    // The full lists, narrowed to the company, page by page; the pager keeps the filters.
+    let list = client.get(&all_contacts).await;
+    assert_eq!(list.status(), 200);
+    assert_has(&list, &format!("({contacts})"));
+    assert_has(&list, &format!("?company={}&amp;page=2", company.slug));
+    let other = client.get("/contacts/?company=nobody-has-this").await;
+    assert_eq!(other.status(), 404, "an unknown company is a 404, not every contact");
+    let deal_page = client.get(&format!("{all_deals}&sort=-amount&page=2")).await;
+    assert_eq!(deal_page.status(), 200);
+    assert!(deal_page.bytes().len() < 40_000, "a deal page is {} bytes", deal_page.bytes().len());
+    assert_has(&deal_page, &format!("Page 2 of {}", deals.div_ceil(25)));
+    assert_has(&deal_page, &format!("company={}&amp;sort=-amount&amp;page=3", company.slug));
+    // Largest first: page 2 holds the 26th to the 50th largest.
+    let ordered: Vec<String> = deal::Entity::find()
+        .filter(deal::Column::CompanyId.eq(2))
+        .order_by_desc(deal::Column::Amount)
+        .order_by_asc(deal::Column::Id)
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.title)
+        .collect();
+    assert_has(&deal_page, &format!(">{}<", ordered[25]));
+    assert_has(&deal_page, &format!(">{}<", ordered[49]));
+    for title in [&ordered[24], &ordered[50]] {
+        assert!(!deal_page.text().contains(&format!(">{title}<")), "{title} is on another page");
+    }
+    let every_deal = client.get("/deals/?page=last").await;
+    assert_eq!(every_deal.status(), 200);
+    assert_eq!(client.get(&format!("/deals/?page={}", deals.div_ceil(25) + 99)).await.status(), 404);
+}
+
+#[tokio::test]
+async fn foreign_keys_past_the_select_limit_are_id_inputs_checked_against_the_table() {
+    let limit = djambda::forms::SELECT_LIMIT;
+    let url = many_contacts_db("many-companies", limit as u32 + 100).await;
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+         INSERT INTO company (name, slug, industry, city, website) \
+         SELECT printf('Bulk company %04d', i), printf('bulk-%04d', i), '', '', '' FROM n",
+    )
+    .bind(limit as u32 + 100)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let site = crm_site_on(&url);
+    let db = site.database().connection().await.unwrap();
+    let acme = company::Entity::find_by_id(2).one(&db).await.unwrap().unwrap();
+    let mut client = logged_in(&site).await;
+
+    let form = client.get("/contacts/new/?company_id=2").await;
+    assert_eq!(form.status(), 200);
+    assert!(form.bytes().len() < 20_000, "the form is {} bytes", form.bytes().len());
+    assert_has(&form, r#"<input type="text" name="company_id" id="id_company_id" value="2" required>"#);
+    assert!(!form.text().contains("Bulk company"), "no company is listed");
+
+    // An id that names no company is a form error, not a 500 from the foreign key.
+    let contact =
+        |company| [("first_name", "Ida"), ("last_name", "Raw"), ("company_id", company), ("email", "ida@example.com")];
+    let wrong = client.post_form("/contacts/new/", &contact("999999")).await;
+    assert_ne!(wrong.status(), 302);
+    assert_has(&wrong, "No company has the id 999999.");
+    let not_a_number = client.post_form("/contacts/new/", &contact("acme")).await;
+    assert_ne!(not_a_number.status(), 302, "{}", not_a_number.text());
+    let saved = client.post_form("/contacts/new/", &contact("2")).await;
+    assert_eq!(saved.status(), 302, "{}", saved.text());
+    let ida =
+        contact::Entity::find().filter(contact::Column::Email.eq("ida@example.com")).one(&db).await.unwrap().unwrap();
+    assert_eq!(ida.company_id, 2);
+
+    // Editing shows which company it is now.
+    let edit = client.get(&format!("/contacts/{}/edit/", ida.id)).await;
+    assert_has(&edit, &format!("Now: {} (id 2).", acme.name));
+
+    // The note form's contact (the site's own `related` choices) is bounded the same way.
+    let note = client.get("/notes/new/").await;
+    assert_eq!(note.status(), 200);
+    assert!(note.bytes().len() < 20_000, "the note form is {} bytes", note.bytes().len());
+    assert_has(&note, r#"<input type="text" name="contact_id""#);
+    let noted = client.post_form("/notes/new/", &[("body", "Raw id"), ("contact_id", &ida.id.to_string())]).await;
+    assert_eq!(noted.status(), 302, "{}", noted.text());
+    let bad = client.post_form("/notes/new/", &[("body", "Raw id"), ("contact_id", "0")]).await;
+    assert_has(&bad, "No about contact has the id 0.");
+
+    // And the import form's company.
+    let import = client.get("/contacts/import/").await;
+    assert!(import.bytes().len() < 20_000, "the import form is {} bytes", import.bytes().len());
+    assert_has(&import, r#"<input type="text" name="company_id""#);
+}
+
 fn crm_site_on(url: &str) -> djambda::Site {
     example_site::site_with_settings(crate::example_settings_with(&[("DATABASE_URL", url)])).expect("the example site")
 }

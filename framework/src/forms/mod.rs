@@ -44,7 +44,7 @@ use std::sync::OnceLock;
 pub use crate::http::{FormData, UploadedFile};
 pub use djambda_macros::{Choices, Form};
 pub use fields::{clean_choice, is_valid_email, is_valid_url};
-pub use model::{BoundModelForm, ModelForm};
+pub use model::{BoundModelForm, ModelForm, SELECT_LIMIT};
 use serde::Serialize;
 
 use crate::error::Result;

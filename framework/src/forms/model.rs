@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Asterisk, ColumnType, Query};
+use sea_orm::sea_query::{Alias, Asterisk, ColumnType, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
     IdenStatic, IntoActiveModel, Iterable, JsonValue, ModelTrait, PaginatorTrait, PrimaryKeyToColumn, QueryFilter,
-    RelationTrait, SqlErr, TransactionTrait, Value,
+    QuerySelect, RelationTrait, SqlErr, TransactionTrait, Value,
 };
 use serde::Serialize;
 
@@ -39,7 +39,21 @@ use crate::request::Request;
 use crate::routing::BoxFuture;
 
 type Convert = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
-type Loader = Arc<dyn Fn(sea_orm::DatabaseConnection) -> BoxFuture<Result<Vec<(String, String)>>> + Send + Sync>;
+type Loader =
+    Arc<dyn Fn(sea_orm::DatabaseConnection, Lookup) -> BoxFuture<Result<Vec<(String, String)>>> + Send + Sync>;
+
+/// Which related rows a foreign key's choices are read from.
+#[derive(Clone)]
+enum Lookup {
+    /// Any rows, at most this many.
+    First(u64),
+    /// The rows with these keys.
+    Keys(Vec<Value>),
+}
+
+/// Past this many related rows a foreign key is an id input instead of a select (Django's
+/// `raw_id_fields`), so a form's page does not grow with the related table.
+pub const SELECT_LIMIT: u64 = 500;
 
 /// Where a foreign key points.
 #[derive(Clone)]
@@ -85,13 +99,19 @@ pub struct ModelForm<E: EntityTrait> {
     fields: Vec<ColumnField<E>>,
     problems: Vec<String>,
     clean: Option<CleanFn>,
+    select_limit: u64,
 }
 
 type CleanFn = Arc<dyn Fn(&FormData, &mut FormErrors) + Send + Sync>;
 
 impl<E: EntityTrait> Clone for ModelForm<E> {
     fn clone(&self) -> Self {
-        ModelForm { fields: self.fields.clone(), problems: self.problems.clone(), clean: self.clean.clone() }
+        ModelForm {
+            fields: self.fields.clone(),
+            problems: self.problems.clone(),
+            clean: self.clean.clone(),
+            select_limit: self.select_limit,
+        }
     }
 }
 
@@ -150,7 +170,7 @@ where
         // are its foreign keys (a has_many starts at the key).
         let keys: Vec<String> = E::PrimaryKey::iter().map(|k| k.into_column().as_str().to_owned()).collect();
         let relations: Vec<sea_orm::RelationDef> = E::Relation::iter().map(|r| r.def()).collect();
-        let mut form = ModelForm { fields: Vec::new(), problems: Vec::new(), clean: None };
+        let mut form = ModelForm { fields: Vec::new(), problems: Vec::new(), clean: None, select_limit: SELECT_LIMIT };
         for column in columns {
             let def = column.def();
             let name = column.as_str().to_owned();
@@ -280,11 +300,15 @@ where
         let label = Arc::new(label);
         if let Some(f) = self.field(column) {
             f.spec.widget = Widget::Select;
-            let loader: Loader = Arc::new(move |db| {
+            let loader: Loader = Arc::new(move |db, lookup| {
                 let label = label.clone();
                 Box::pin(async move {
-                    let rows = R::find().all(&db).await?;
                     let key = R::PrimaryKey::iter().next().map(|k| k.into_column());
+                    let rows = match (lookup, key) {
+                        (Lookup::First(n), _) => R::find().limit(n).all(&db).await?,
+                        (Lookup::Keys(keys), Some(key)) => R::find().filter(key.is_in(keys)).all(&db).await?,
+                        (Lookup::Keys(_), None) => Vec::new(),
+                    };
                     let mut out: Vec<(String, String)> = rows
                         .iter()
                         .map(|row| (key.map(|k| value_text(&row.get(k))).unwrap_or_default(), label(row)))
@@ -295,6 +319,14 @@ where
             });
             f.loader = Some(loader);
         }
+        self
+    }
+
+    /// How many related rows a foreign key lists in its select (by default [`SELECT_LIMIT`]);
+    /// past that it is an id input checked against the related table, so a form's page and
+    /// its query stay the same size however big the related table grows.
+    pub fn select_limit(mut self, limit: u64) -> Self {
+        self.select_limit = limit;
         self
     }
 
@@ -324,7 +356,14 @@ where
         &self.problems
     }
 
-    async fn specs(&self, req: &Request) -> Result<Vec<FieldSpec>> {
+    /// The fields as shown for this request: foreign keys read their choices here, or, past
+    /// the select limit, only the rows that `instance` and `data` name.
+    async fn specs(
+        &self,
+        req: &Request,
+        instance: Option<&E::Model>,
+        data: Option<&FormData>,
+    ) -> Result<(Vec<FieldSpec>, Vec<Option<Vec<String>>>)> {
         if !self.problems.is_empty() {
             return Err(Error::internal(format!(
                 "the {} form is built wrongly: {}",
@@ -333,12 +372,48 @@ where
             )));
         }
         let mut specs = Vec::with_capacity(self.fields.len());
+        let mut known = Vec::with_capacity(self.fields.len());
         for field in &self.fields {
             let mut spec = field.spec.clone();
-            if let Some(loader) = &field.loader {
-                spec.choices = loader(req.db().await?).await?;
-            } else if let Some(fk) = &field.foreign_key {
-                spec.choices = related_choices(req, fk).await?;
+            let mut keys = None;
+            let related = field.loader.is_some() || field.foreign_key.is_some();
+            if related {
+                let db = req.db().await?;
+                let first = self.related_rows(field, &db, Lookup::First(self.select_limit.saturating_add(1))).await?;
+                if first.len() as u64 <= self.select_limit {
+                    spec.choices = first;
+                    spec.choices.sort_by_cached_key(|(_, label)| label.to_lowercase());
+                } else {
+                    // Too many to list: the key itself, checked against the rows it names.
+                    let named: Vec<String> = [
+                        instance.map(|m| value_text(&m.get(field.column))),
+                        data.and_then(|d| d.get(&spec.name)).map(|t| t.trim().to_owned()),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                    let values: Vec<Value> =
+                        named.iter().filter_map(|t| parse(&field.ty, Some(t), &spec).ok()).collect();
+                    let found = if values.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.related_rows(field, &db, Lookup::Keys(values)).await?
+                    };
+                    spec.widget = Widget::Text;
+                    let current = instance
+                        .map(|m| value_text(&m.get(field.column)))
+                        .and_then(|key| found.iter().find(|(k, _)| *k == key))
+                        .map(|(key, label)| format!("Now: {label} (id {key}). "))
+                        .unwrap_or_default();
+                    let hint = format!(
+                        "{current}Enter the id of the {}: there are too many to list.",
+                        spec.label.to_lowercase()
+                    );
+                    spec.help_text =
+                        if spec.help_text.is_empty() { hint } else { format!("{} {hint}", spec.help_text) };
+                    keys = Some(found.into_iter().map(|(k, _)| k).collect());
+                }
             } else if let ColumnType::Enum { variants, .. } = &field.ty
                 && spec.choices.is_empty()
             {
@@ -346,22 +421,43 @@ where
                 spec.choices = variants.iter().map(|v| (v.to_string(), FieldSpec::label_for(&v.to_string()))).collect();
             }
             specs.push(spec);
+            known.push(keys);
         }
-        Ok(specs)
+        Ok((specs, known))
+    }
+
+    async fn related_rows(
+        &self,
+        field: &ColumnField<E>,
+        db: &sea_orm::DatabaseConnection,
+        lookup: Lookup,
+    ) -> Result<Vec<(String, String)>> {
+        match (&field.loader, &field.foreign_key) {
+            (Some(loader), _) => loader(db.clone(), lookup).await,
+            (None, Some(fk)) => related_choices(db, fk, lookup).await,
+            (None, None) => Ok(Vec::new()),
+        }
     }
 
     /// The form bound to the request's body, editing `instance` (an update) or a new row
     /// (`None`). Foreign keys' choices are read from the database here.
     pub async fn bind(&self, req: &Request, instance: Option<E::Model>) -> Result<BoundModelForm<E>> {
         let data = req.form_data()?.clone();
-        let mut bound = self.unbound(req, instance).await?;
-        bound.data = Some(data);
-        Ok(bound)
+        self.build(req, instance, Some(data)).await
     }
 
     /// The form to show: empty, or with `instance`'s values.
     pub async fn unbound(&self, req: &Request, instance: Option<E::Model>) -> Result<BoundModelForm<E>> {
-        let specs = self.specs(req).await?;
+        self.build(req, instance, None).await
+    }
+
+    async fn build(
+        &self,
+        req: &Request,
+        instance: Option<E::Model>,
+        data: Option<FormData>,
+    ) -> Result<BoundModelForm<E>> {
+        let (specs, known_keys) = self.specs(req, instance.as_ref(), data.as_ref()).await?;
         let mut initial = FormData::default();
         if let Some(model) = &instance {
             for field in &self.fields {
@@ -372,7 +468,8 @@ where
             form: self.clone(),
             model_name: model_name::<E>(req.site()),
             specs,
-            data: None,
+            known_keys,
+            data,
             initial,
             instance,
             errors: FormErrors::default(),
@@ -382,12 +479,19 @@ where
 }
 
 /// The rows a foreign key may point to, labelled by their first `name`-like column.
-async fn related_choices(req: &Request, fk: &ForeignKey) -> Result<Vec<(String, String)>> {
-    let db = req.db().await?;
-    let query = Query::select().column(Asterisk).from(fk.table.clone()).to_owned();
+async fn related_choices(
+    db: &sea_orm::DatabaseConnection,
+    fk: &ForeignKey,
+    lookup: Lookup,
+) -> Result<Vec<(String, String)>> {
+    let mut query = Query::select().column(Asterisk).from(fk.table.clone()).to_owned();
+    match lookup {
+        Lookup::First(n) => query.limit(n),
+        Lookup::Keys(keys) => query.and_where(ExprTrait::is_in(Expr::col(Alias::new(&fk.column)), keys)),
+    };
     let stmt = db.get_database_backend().build(&query);
-    let rows = JsonValue::find_by_statement(stmt).all(&db).await?;
-    let mut out: Vec<(String, String)> = rows
+    let rows = JsonValue::find_by_statement(stmt).all(db).await?;
+    Ok(rows
         .iter()
         .map(|row| {
             let text = |v: &serde_json::Value| match v {
@@ -401,9 +505,7 @@ async fn related_choices(req: &Request, fk: &ForeignKey) -> Result<Vec<(String, 
                 .unwrap_or_else(|| format!("#{key}"));
             (key, label)
         })
-        .collect();
-    out.sort_by_cached_key(|(_, label)| label.to_lowercase());
-    Ok(out)
+        .collect())
 }
 
 /// The widget and numeric step a column type implies.
@@ -553,6 +655,9 @@ pub struct BoundModelForm<E: EntityTrait> {
     /// For messages: `company`.
     model_name: String,
     specs: Vec<FieldSpec>,
+    /// Per field: for a foreign key too big to list, the keys named by the instance and the
+    /// data that exist.
+    known_keys: Vec<Option<Vec<String>>>,
     data: Option<FormData>,
     initial: FormData,
     instance: Option<E::Model>,
@@ -582,9 +687,18 @@ where
     fn clean(&mut self) {
         let Some(data) = &self.data else { return };
         let mut values = Vec::with_capacity(self.specs.len());
-        for (field, spec) in self.form.fields.iter().zip(&self.specs) {
+        for (i, (field, spec)) in self.form.fields.iter().zip(&self.specs).enumerate() {
             let raw = data.get(&spec.name).map(str::trim);
-            let value = if spec.widget == Widget::Select && !spec.choices.is_empty() {
+            let value = if let Some(known) = &self.known_keys[i] {
+                match parse(&field.ty, raw, spec) {
+                    Ok(_) if raw.is_some_and(|r| !r.is_empty() && !known.iter().any(|k| k == r)) => Err(format!(
+                        "Select a valid choice. No {} has the id {}.",
+                        spec.label.to_lowercase(),
+                        raw.unwrap_or("")
+                    )),
+                    other => other,
+                }
+            } else if spec.widget == Widget::Select && !spec.choices.is_empty() {
                 match raw.filter(|r| !r.is_empty()) {
                     Some(r) if !spec.choices.iter().any(|(v, _)| v == r) => {
                         Err(format!("Select a valid choice. {r} is not one of the available choices."))

@@ -2,9 +2,9 @@
 //! notes, each behind its permission (`crm.add_company`, `crm.change_company`, …). They are
 //! Django's generic editing views on the model forms of [`crate::crm::forms`].
 
-use djambda::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, QueryOrder};
+use djambda::db::sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait, QueryOrder, QuerySelect};
 use djambda::db::{TxFuture, atomic};
-use djambda::forms::BoundForm;
+use djambda::forms::{BoundForm, SELECT_LIMIT, Widget};
 use djambda::prelude::*;
 use djambda::routing::{MethodRouter, get};
 use djambda::views::{CreateView, DeleteView, UpdateView};
@@ -145,19 +145,36 @@ pub fn contact_import() -> MethodRouter {
     get(import_contacts).post(import_contacts).permission_required("crm.add_contact")
 }
 
+/// The company select of the import form: every company while they fit in a select, else an
+/// id input (as model forms do past their select limit), so the page stays small.
+fn company_choices(form: &mut BoundForm<ContactImportForm>, companies: &[company::Model]) {
+    if companies.len() as u64 > SELECT_LIMIT {
+        if let Some(field) = form.field_mut("company_id") {
+            field.widget = Widget::Text;
+            field.help_text = "Enter the company's id: there are too many to list.".into();
+        }
+    } else {
+        form.set_choices("company_id", companies.iter().map(|c| (c.id.to_string(), c.name.clone())).collect());
+    }
+}
+
 async fn import_contacts(req: Request) -> Result<Response> {
     let db = req.db().await?;
-    let companies = company::Entity::find().order_by_asc(company::Column::Name).all(&db).await?;
-    let choices: Vec<(String, String)> = companies.iter().map(|c| (c.id.to_string(), c.name.clone())).collect();
+    let companies =
+        company::Entity::find().order_by_asc(company::Column::Name).limit(SELECT_LIMIT + 1).all(&db).await?;
     let show = |form: BoundForm<ContactImportForm>| render(&req, "crm/contact_import.html", context! { form });
     if req.method() != djambda::http::Method::POST {
         let mut form = ContactImportForm::unbound();
-        form.set_choices("company_id", choices);
+        company_choices(&mut form, &companies);
         return show(form);
     }
     let mut form = ContactImportForm::bind(&req)?;
-    form.set_choices("company_id", choices);
+    company_choices(&mut form, &companies);
     let Some((company_id, bytes)) = form.cleaned_data().map(|f| (f.company_id, f.file.read())) else {
+        return show(form);
+    };
+    let Some(company) = company::Entity::find_by_id(company_id).one(&db).await? else {
+        form.add_error(Some("company_id"), format!("Select a valid choice. No company has the id {company_id}."));
         return show(form);
     };
     let (rows, errors) = super::parse_contacts_csv(&bytes?);
@@ -190,10 +207,6 @@ async fn import_contacts(req: Request) -> Result<Response> {
         })
     })
     .await?;
-    let company = companies.iter().find(|c| c.id == company_id);
     djambda::messages::success(&req, format!("Imported {count} contact(s)."));
-    match company {
-        Some(c) => redirect_to(&req, "crm:company-detail", &[&c.slug]),
-        None => redirect(&req, "crm:contact-list"),
-    }
+    redirect_to(&req, "crm:company-detail", &[&company.slug])
 }

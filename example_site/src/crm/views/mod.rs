@@ -5,7 +5,7 @@ pub mod edit;
 
 use djambda::http::{StatusCode, csv};
 use djambda::prelude::*;
-use djambda::views::ListView;
+use djambda::views::{ListView, Paginator};
 use serde::{Deserialize, Serialize};
 
 use std::collections::HashMap;
@@ -22,6 +22,10 @@ use super::models::{Stage, company, contact, deal, note};
 
 /// Contacts per page on the contact list.
 const CONTACTS_PER_PAGE: u64 = 5;
+/// Deals per page on the deal list.
+const DEALS_PER_PAGE: u64 = 25;
+/// Contacts and deals a company's page shows before linking to the full lists.
+const COMPANY_PAGE_ROWS: u64 = 10;
 /// Contacts per page of the JSON API (`?page=`).
 const API_PAGE_SIZE: u64 = 100;
 /// Rows the CSV export reads per query.
@@ -186,6 +190,8 @@ pub struct ListQuery {
     pub stage: Option<String>,
     /// Ordering (deals): `amount`, `-amount`, `close`.
     pub sort: Option<String>,
+    /// The slug of the company to narrow the list to.
+    pub company: Option<String>,
 }
 
 /// Companies, searchable by name, industry and city (`?q=`), 20 to a page: Django's ListView.
@@ -208,27 +214,56 @@ pub fn company_list() -> ListView<company::Entity> {
         .extra_context(|req, ctx| ctx.insert("q", req.query().get("q").unwrap_or("").trim()))
 }
 
-/// One company with its contacts and deals.
+/// One company with its first contacts and deals, each list with its count and a link to
+/// all of them: a company with thousands of contacts is still a page of a few kilobytes.
 pub async fn company_detail(req: Request, Path(slug): Path<String>) -> Result<Response> {
     let db = req.db().await?;
     let company = get_object_or_404(company::Entity::find().filter(company::Column::Slug.eq(&slug)), &db).await?;
-    let contacts = company
-        .find_related(contact::Entity)
+    let contacts = company.find_related(contact::Entity);
+    let contact_count = contacts.clone().count(&db).await?;
+    let contacts = contacts
         .order_by_asc(contact::Column::LastName)
         .order_by_asc(contact::Column::FirstName)
+        .limit(COMPANY_PAGE_ROWS)
         .all(&db)
         .await?;
-    let deals = company.find_related(deal::Entity).order_by_asc(deal::Column::ExpectedClose).all(&db).await?;
+    let deals = company.find_related(deal::Entity);
+    let deal_count = deals.clone().count(&db).await?;
+    let deals = deals.order_by_asc(deal::Column::ExpectedClose).limit(COMPANY_PAGE_ROWS).all(&db).await?;
     let deals: Vec<DealRow> = deals.iter().map(|d| deal_row(d, Some(&company))).collect();
-    render(&req, "crm/company_detail.html", context! { company, contacts, deals })
+    render(&req, "crm/company_detail.html", context! { company, contacts, contact_count, deals, deal_count })
 }
 
-/// Contacts, searchable and paginated (`?q=`, `?page=`).
+/// The company a list is narrowed to (`?company=<slug>`), or a 404 naming the slug.
+async fn company_filter(db: &DatabaseConnection, slug: Option<&str>) -> Result<Option<company::Model>> {
+    let Some(slug) = slug.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };
+    company::Entity::find()
+        .filter(company::Column::Slug.eq(slug))
+        .one(db)
+        .await?
+        .map(Some)
+        .ok_or_else(|| Error::not_found(format!("No company has the slug “{slug}”.")))
+}
+
+/// The list's filters as a query string, for the pager's links to keep them.
+fn filters<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> String {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
+        .collect::<djambda::http::QueryDict>()
+        .urlencode()
+}
+
+/// Contacts, searchable, narrowed to a company and paginated (`?q=`, `?company=`, `?page=`).
 pub async fn contact_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
     let db = req.db().await?;
     let q = params.q.trim().to_owned();
+    let company = company_filter(&db, params.company.as_deref()).await?;
     let mut query =
         contact::Entity::find().order_by_asc(contact::Column::LastName).order_by_asc(contact::Column::FirstName);
+    if let Some(company) = &company {
+        query = query.filter(contact::Column::CompanyId.eq(company.id));
+    }
     if !q.is_empty() {
         query = query.filter(
             Condition::any()
@@ -239,19 +274,11 @@ pub async fn contact_list(req: Request, Query(params): Query<ListQuery>) -> Resu
         );
     }
     let pages = query.paginate(&db, CONTACTS_PER_PAGE);
-    let total = pages.num_items().await?;
-    let num_pages = pages.num_pages().await?.max(1);
-    let page = match params.page.as_deref() {
-        None | Some("") => 1,
-        Some("last") => num_pages,
-        Some(p) => p
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=num_pages).contains(n))
-            .ok_or_else(|| Error::not_found(format!("Invalid page ({p}): that page contains no results")))?,
-    };
-    let contacts = contact_rows(&db, pages.fetch_page(page - 1).await?).await?;
-    render(&req, "crm/contact_list.html", context! { contacts, q, page, num_pages, total })
+    let page_obj = Paginator::new(pages.num_items().await?, CONTACTS_PER_PAGE).page(params.page.as_deref())?;
+    let contacts = contact_rows(&db, pages.fetch_page(page_obj.number - 1).await?).await?;
+    let filters = filters([("q", Some(q.as_str())), ("company", company.as_ref().map(|c| c.slug.as_str()))]);
+    let company = company.as_ref().map(CompanyRef::from);
+    render(&req, "crm/contact_list.html", context! { contacts, q, company, page_obj, filters })
 }
 
 /// One contact.
@@ -302,16 +329,22 @@ pub async fn contact_export(req: Request) -> Result<Response> {
     Ok(csv.into_response("contacts.csv"))
 }
 
-/// Deals, filtered by stage and ordered (`?stage=proposal&sort=-amount`).
+/// Deals, filtered by stage and company, ordered and paginated
+/// (`?stage=proposal&company=acme&sort=-amount&page=2`).
 pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<Response> {
+    let db = req.db().await?;
     let stage = match params.stage.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(Stage::from_slug(s).ok_or_else(|| Error::bad_request(format!("unknown deal stage `{s}`")))?),
     };
+    let company = company_filter(&db, params.company.as_deref()).await?;
     let sort = params.sort.unwrap_or_else(|| "close".into());
     let mut query = deal::Entity::find();
     if let Some(stage) = stage {
         query = query.filter(deal::Column::Stage.eq(stage));
+    }
+    if let Some(company) = &company {
+        query = query.filter(deal::Column::CompanyId.eq(company.id));
     }
     query = match sort.as_str() {
         "amount" => query.order_by_asc(deal::Column::Amount),
@@ -319,7 +352,14 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
         "close" => query.order_by_asc(deal::Column::ExpectedClose),
         other => return Err(Error::bad_request(format!("unknown ordering `{other}` (use amount, -amount or close)"))),
     };
-    let rows = query.order_by_asc(deal::Column::Id).find_also_related(company::Entity).all(&req.db().await?).await?;
+    let query = query.order_by_asc(deal::Column::Id);
+    let page_obj = Paginator::new(query.clone().count(&db).await?, DEALS_PER_PAGE).page(params.page.as_deref())?;
+    let rows = query
+        .offset(page_obj.offset(DEALS_PER_PAGE))
+        .limit(DEALS_PER_PAGE)
+        .find_also_related(company::Entity)
+        .all(&db)
+        .await?;
     let deals: Vec<DealRow> = rows.iter().map(|(d, c)| deal_row(d, c.as_ref())).collect();
     #[derive(Serialize)]
     struct StageOption {
@@ -328,7 +368,17 @@ pub async fn deal_list(req: Request, Query(params): Query<ListQuery>) -> Result<
     }
     let stages: Vec<StageOption> =
         Stage::ALL.into_iter().map(|s| StageOption { slug: s.slug(), label: s.label() }).collect();
-    render(&req, "crm/deal_list.html", context! { deals, stages, stage: stage.map(Stage::slug), sort })
+    let filters = filters([
+        ("stage", stage.map(Stage::slug)),
+        ("company", company.as_ref().map(|c| c.slug.as_str())),
+        ("sort", Some(sort.as_str())),
+    ]);
+    let company = company.as_ref().map(CompanyRef::from);
+    render(
+        &req,
+        "crm/deal_list.html",
+        context! { deals, stages, stage: stage.map(Stage::slug), sort, company, page_obj, filters },
+    )
 }
 
 /// The forecast form.
