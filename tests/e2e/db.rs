@@ -358,3 +358,124 @@ async fn postgres_backends_killed_mid_load_cost_a_request_or_two_at_most() {
     assert!(failures.iter().all(|(_, s)| *s == 503), "a lost connection is a 503, not a 500: {failures:?}");
     println!("{killed} backends killed during 60 requests: {} failed ({failures:?})", failures.len());
 }
+
+/// A PostgreSQL server of the test's own: a cluster made with initdb in a temporary folder, on
+/// a free port, so it can be restarted and stopped without touching the shared server the
+/// other tests use. Stopped and removed on drop.
+struct OwnPostgres {
+    dir: std::path::PathBuf,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        // Debian keeps the server's programs out of PATH, one folder per major version.
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("pg_ctl").exists())
+            .max()
+            .expect("PostgreSQL's server programs (initdb, pg_ctl) under /usr/lib/postgresql/*/bin");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("djambda-own-pg-{}-{port}", std::process::id()));
+        let pg = OwnPostgres { dir, port, bin };
+        pg.run("initdb", &["-D", &pg.dir.display().to_string(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        pg.ctl("start");
+        pg
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = server_program(&self.bin.join(program))
+            .args(args)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect(program);
+        assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn ctl(&self, action: &str) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.dir.display());
+        let dir = self.dir.display().to_string();
+        self.run("pg_ctl", &["-D", &dir, "-o", &options, "-m", "fast", "-w", "-l", &format!("{dir}.log"), action]);
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+/// A command for one of the server's programs: as the postgres user when this is root, since
+/// the server refuses to run as root.
+fn server_program(path: &std::path::Path) -> std::process::Command {
+    let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(path);
+        c
+    } else {
+        std::process::Command::new(path)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let dir = self.dir.display().to_string();
+        let _ = server_program(&self.bin.join("pg_ctl")).args(["-D", &dir, "-m", "immediate", "stop"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(format!("{dir}.log"));
+    }
+}
+
+/// Requests `/visit/` until one succeeds (at most 40, 100 ms apart): the statuses of the ones
+/// that failed, and the count the good one gave.
+async fn visits_until_served(c: &mut Client) -> (Vec<u16>, i64) {
+    let mut failed = Vec::new();
+    for _ in 0..40 {
+        let resp = c.get("/visit/").await;
+        if resp.status() == 200 {
+            return (failed, resp.text().parse().expect("a count"));
+        }
+        failed.push(resp.status().as_u16());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("not served again after 40 tries: {failed:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_POSTGRES_URL (PostgreSQL installed; .ci/run sets it) and runs a server of its own"]
+async fn a_postgres_server_restart_costs_a_few_requests_then_service_resumes() {
+    let pg = OwnPostgres::start();
+    let mut c = Client::new(site(&pg.url()));
+    let (failed, before) = visits_until_served(&mut c).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(c.get("/visit/").await.status(), 200, "the pool now holds an open connection");
+
+    // A restart: every pooled connection is cut; the pool notices and opens new ones.
+    pg.ctl("restart");
+    let (restart_failed, after_restart) = visits_until_served(&mut c).await;
+    assert!(restart_failed.len() <= 2, "a request or two at most: {restart_failed:?}");
+    assert!(restart_failed.iter().all(|s| *s == 503), "a lost server is a 503: {restart_failed:?}");
+    assert_eq!(after_restart, before + 2, "the writes before the restart are there");
+
+    // Down for a while: each request is a quick 503 with Retry-After, none hangs.
+    pg.ctl("stop");
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let down = c.get("/visit/").await;
+        assert_eq!(down.status(), 503, "{}", down.text());
+        assert!(down.header("retry-after").is_some(), "with Retry-After");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    }
+    pg.ctl("start");
+    let (failed, back) = visits_until_served(&mut c).await;
+    assert!(failed.iter().all(|s| *s == 503), "{failed:?}");
+    assert_eq!(back, after_restart + 1, "nothing written while it was down, nothing lost");
+    println!(
+        "restart: {} request(s) failed ({restart_failed:?}); stopped: 503 each; started again: {} failed",
+        restart_failed.len(),
+        failed.len()
+    );
+}
