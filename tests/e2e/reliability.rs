@@ -416,6 +416,29 @@ async fn a_company_with_thousands_of_contacts_and_deals_is_still_a_small_page() 
 }
 
 #[tokio::test]
+async fn the_pager_keeps_a_search_with_an_ampersand() {
+    let url = crate::fresh_demo_db("ampersand-search");
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
+         INSERT INTO company (name, slug, industry, city, website) \
+         SELECT printf('Smith & Sons %02d', i), printf('smith-sons-%02d', i), '', '', '' FROM n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let site = crm_site_on(&url);
+    let mut client = logged_in(&site).await;
+    let first = client.get("/companies/?q=%26+Sons").await;
+    assert_has(&first, "Page 1 of 2");
+    // The link must carry the search encoded: `?q=& Sons&page=2` would search for nothing.
+    assert_has(&first, "?q=%26+Sons&amp;page=2");
+    let second = client.get("/companies/?q=%26+Sons&page=2").await;
+    assert_has(&second, "Smith &amp; Sons 25");
+}
+
+#[tokio::test]
 async fn foreign_keys_past_the_select_limit_are_id_inputs_checked_against_the_table() {
     let limit = djambda::forms::SELECT_LIMIT;
     let url = many_contacts_db("many-companies", limit as u32 + 100).await;

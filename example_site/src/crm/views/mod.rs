@@ -211,7 +211,11 @@ pub fn company_list() -> ListView<company::Entity> {
             }
             Ok(query)
         })
-        .extra_context(|req, ctx| ctx.insert("q", req.query().get("q").unwrap_or("").trim()))
+        .extra_context(|req, ctx| {
+            let q = req.query().get("q").unwrap_or("").trim();
+            ctx.insert("filters", &filters([("q", Some(q))]));
+            ctx.insert("q", q);
+        })
 }
 
 /// One company with its first contacts and deals, each list with its count and a link to
