@@ -10,15 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body as _, Incoming};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
+use hyper::body::{Body as _, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::http::{BodyTooLarge, ClientAddr};
+use crate::http::{BodyTooLarge, ClientAddr, StreamingBody};
 use crate::site::Site;
 
 /// Binds `addr`, turning "address in use" into the one-line message runserver prints.
@@ -103,7 +104,7 @@ async fn answer(
     req: http::Request<Incoming>,
     peer: SocketAddr,
     body_timeout: Duration,
-) -> http::Response<Full<Bytes>> {
+) -> http::Response<Body> {
     let (mut parts, body) = req.into_parts();
     let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let limit = site.settings().max_body_size(content_type);
@@ -122,7 +123,8 @@ async fn answer(
         match tokio::time::timeout(body_timeout, Limited::new(body, limit).collect()).await {
             Err(_) => {
                 // A body that trickles in holds a connection: past the timeout it is refused.
-                let mut late = http::Response::new(Full::new(Bytes::from_static(b"Request Timeout (408)\n")));
+                let mut late =
+                    http::Response::new(Either::Left(Full::new(Bytes::from_static(b"Request Timeout (408)\n"))));
                 *late.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
                 late.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
                 return late;
@@ -135,6 +137,26 @@ async fn answer(
             }
         }
     };
-    let resp = site.handle(http::Request::from_parts(parts, bytes)).await;
-    resp.map(Full::new)
+    let path = parts.uri.path().to_owned();
+    let mut resp = site.handle(http::Request::from_parts(parts, bytes)).await;
+    match resp.extensions_mut().remove::<StreamingBody>().and_then(|s| s.take()) {
+        None => resp.map(|b| Either::Left(Full::new(b))),
+        // Sent as it comes, chunked. A failing chunk is logged and ends the connection, so the
+        // client sees the body cut off instead of a complete-looking one.
+        Some(stream) => {
+            let frames = stream.map(move |chunk| {
+                chunk.map(Frame::data).map_err(|e| {
+                    eprintln!("Internal Server Error: {path}\n  the streamed body failed: {e}");
+                    io::Error::other(e.to_string())
+                })
+            });
+            resp.map(|_| Either::Right(StreamBody::new(Box::pin(frames) as FrameStream)))
+        }
+    }
 }
+
+/// A streamed body's chunks as hyper's frames.
+type FrameStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<Frame<Bytes>>> + Send>>;
+
+/// What runserver sends: a whole body, or a streamed one.
+type Body = Either<Full<Bytes>, StreamBody<FrameStream>>;

@@ -49,9 +49,15 @@ pub struct TestResponse {
     inner: http::Response<Bytes>,
     /// The URLs followed to reach this response, when redirects were followed.
     pub redirect_chain: Vec<String>,
+    streamed: bool,
 }
 
 impl TestResponse {
+    /// Whether the view streamed the body (Django's `streaming`); the client has read it whole.
+    pub fn is_streaming(&self) -> bool {
+        self.streamed
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.inner.status()
@@ -231,8 +237,15 @@ impl Client {
     }
 
     /// Sends a request as built by the caller, through [`Site::handle`].
+    /// A streamed body is read whole; one that fails part-way panics, naming the error, as
+    /// Django's test client raises it.
     pub async fn request(&mut self, req: http::Request<Bytes>) -> TestResponse {
         let resp = self.site.handle(req).await;
+        let streamed = resp.extensions().get::<crate::http::StreamingBody>().is_some();
+        let resp = match crate::http::read_whole(resp, usize::MAX).await {
+            Ok(resp) => resp,
+            Err(e) => panic!("the view's streamed body failed: {e}"),
+        };
         for value in resp.headers().get_all(header::SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
             let Ok(c) = cookie::Cookie::parse_encoded(text.to_owned()) else { continue };
@@ -242,6 +255,6 @@ impl Client {
                 self.cookies.push((c.name().to_owned(), c.value().to_owned()));
             }
         }
-        TestResponse { inner: resp, redirect_chain: Vec::new() }
+        TestResponse { inner: resp, redirect_chain: Vec::new(), streamed }
     }
 }

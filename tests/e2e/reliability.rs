@@ -345,9 +345,28 @@ async fn forty_thousand_contacts_through_the_api_and_the_export() {
 
     let export = client.get("/contacts/export.csv").await;
     assert_eq!(export.status(), 200, "{}", &export.text()[..export.text().len().min(500)]);
+    assert!(export.is_streaming(), "the export is sent a batch at a time, never whole in memory");
     let rows = djambda::http::csv::read(export.bytes()).expect("the export reads back");
     assert_eq!(rows.len() as u64, total + 1, "the header and every contact");
     assert!(rows.iter().skip(1).all(|r| !r.cells[6].is_empty()), "every contact with its company");
+    let mut ids: Vec<&str> = rows.iter().skip(1).map(|r| r.cells[0].as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, total, "each contact once across the batches");
+    let names: Vec<&str> = rows.iter().skip(1).map(|r| r.cells[2].as_str()).collect();
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "in last-name order across the batches");
+
+    // Through runserver the same bytes go out chunked, as they are written.
+    let (_server, addr) = tests::process::spawn_runserver(
+        crate::manage_bin(),
+        &[("DATABASE_URL", url.as_str()), ("SECRET_KEY", crate::SECRET_KEY), ("ALLOWED_HOSTS", "*")],
+    );
+    let cookie = client.cookie_header();
+    let served = tests::http1::request(&addr, "GET", "/contacts/export.csv", &[("Cookie", &cookie)], b"").unwrap();
+    assert_eq!(served.status, 200);
+    assert_eq!(served.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(served.header("content-length"), None);
+    assert!(served.body == export.bytes().as_ref(), "runserver's export is byte for byte the test client's");
 }
 
 /// The example site on the database at `url`.

@@ -93,11 +93,44 @@ impl Connection {
                 headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
+        let no_body = head || status == 304 || status == 204;
+        let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+        if chunked && !no_body {
+            let body = self.read_chunked()?;
+            return Ok(RawResponse { status, headers, body });
+        }
         let len =
             headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()).unwrap_or(0);
-        let mut body = vec![0; if head || status == 304 || status == 204 { 0 } else { len }];
+        let mut body = vec![0; if no_body { 0 } else { len }];
         self.reader.read_exact(&mut body)?;
         Ok(RawResponse { status, headers, body })
+    }
+
+    /// A chunked body, to its last chunk and trailers; a body cut off before its last chunk is
+    /// an error (`UnexpectedEof`), as a browser would report the download failed.
+    fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            if self.reader.read_line(&mut size)? == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the chunked body was cut off"));
+            }
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size line {size:?}")))?;
+            if size == 0 {
+                // Trailers, then the blank line that ends the message.
+                loop {
+                    let mut line = String::new();
+                    if self.reader.read_line(&mut line)? == 0 || line.trim_end().is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            let start = body.len();
+            body.resize(start + size + 2, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            body.truncate(start + size);
+        }
     }
 }
 

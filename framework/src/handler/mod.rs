@@ -56,6 +56,7 @@ impl Handler {
         let mut resp = resp.into_http();
         if is_head {
             *resp.body_mut() = Bytes::new();
+            resp.extensions_mut().remove::<crate::http::StreamingBody>();
         }
         resp
     }

@@ -399,3 +399,112 @@ fn server_errors_are_logged_by_their_reason() {
             .starts_with("Internal Server Error: /x/")
     );
 }
+
+/// Rows `0..n` as CSV lines, streamed one line per chunk.
+async fn streamed_rows(req: Request) -> Result<Response> {
+    let n: usize = req.query().get("n").and_then(|n| n.parse().ok()).unwrap_or(3);
+    let fail = req.query().get("fail").is_some();
+    let rows = futures_util::stream::iter((0..n).map(move |i| {
+        if fail && i == n / 2 {
+            return Err(Error::internal("the database went away mid-export"));
+        }
+        Ok(bytes::Bytes::from(format!("row {i},{}\r\n", "x".repeat(i % 7))))
+    }));
+    Ok(Response::streaming("text/csv; charset=utf-8", rows))
+}
+
+fn expected_rows(n: usize) -> String {
+    (0..n).map(|i| format!("row {i},{}\r\n", "x".repeat(i % 7))).collect()
+}
+
+#[tokio::test]
+async fn streamed_bodies_are_read_whole_compressed_or_not_and_dropped_for_head() {
+    let site = Site::builder()
+        .settings(settings(false))
+        .middleware(crate::middleware::Compression::default())
+        .urls(UrlConf::new().path("rows/", get(streamed_rows), "rows"))
+        .build()
+        .unwrap();
+    let mut c = Client::new(site);
+    let plain = c.get("/rows/?n=5000").await;
+    assert!(plain.is_streaming());
+    assert_eq!(plain.text(), expected_rows(5000));
+    assert_eq!(plain.header("content-encoding"), None, "no Accept-Encoding, no compression");
+
+    for (accept, coding) in [("gzip", "gzip"), ("br", "br")] {
+        let req = http::Request::get("/rows/?n=5000")
+            .header("host", "localhost")
+            .header("accept-encoding", accept)
+            .body(bytes::Bytes::new())
+            .unwrap();
+        let packed = c.request(req).await;
+        assert_eq!(packed.header("content-encoding"), Some(coding));
+        assert_eq!(packed.header("vary"), Some("Accept-Encoding"));
+        let mut out = Vec::new();
+        if coding == "gzip" {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed.bytes()[..]), &mut out).unwrap();
+        } else {
+            brotli::BrotliDecompress(&mut &packed.bytes()[..], &mut out).unwrap();
+        }
+        assert_eq!(String::from_utf8(out).unwrap(), expected_rows(5000), "{coding} keeps every byte");
+        assert!(packed.bytes().len() < expected_rows(5000).len() / 3, "{coding}: {} bytes", packed.bytes().len());
+    }
+
+    let head = c.head("/rows/?n=50").await;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.bytes().is_empty() && !head.is_streaming(), "HEAD sends no body, streamed or not");
+}
+
+/// One HTTP/1.1 exchange over a real socket, read to the server's close: the head and the
+/// chunked body decoded, and whether it ended with its last chunk.
+async fn fetch_chunked(addr: std::net::SocketAddr, path: &str) -> (String, String, bool) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, mut rest) = raw.split_once("\r\n\r\n").unwrap();
+    let mut body = String::new();
+    let complete = loop {
+        let Some((size, after)) = rest.split_once("\r\n") else { break false };
+        let Ok(size) = usize::from_str_radix(size, 16) else { break false };
+        if size == 0 {
+            break after == "\r\n";
+        }
+        if after.len() < size + 2 {
+            break false;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    };
+    (head.to_ascii_lowercase(), body, complete)
+}
+
+#[tokio::test]
+async fn runserver_sends_a_streamed_body_chunked_and_cuts_one_that_fails() {
+    let site = Site::builder()
+        .settings(settings(false))
+        .urls(UrlConf::new().path("rows/", get(streamed_rows), "rows"))
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::server::serve(site.unwrap(), listener, async {
+        let _ = stopped.await;
+    }));
+
+    let (head, body, complete) = fetch_chunked(addr, "/rows/?n=20000").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked") && !head.contains("content-length"), "{head}");
+    assert!(complete, "the body ends with its last chunk");
+    assert_eq!(body, expected_rows(20000));
+
+    let (head, body, complete) = fetch_chunked(addr, "/rows/?n=20000&fail=1").await;
+    assert!(head.starts_with("http/1.1 200"), "the status went out before the failure: {head}");
+    assert!(!complete, "a body that failed part-way must not look complete");
+    assert!(body.len() < expected_rows(20000).len() && expected_rows(20000).starts_with(&body));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+
 use crate::http::Response;
 
 /// `cell` as it is safe to hand a spreadsheet: text that Excel, LibreOffice or Google Sheets
@@ -91,12 +93,43 @@ impl Writer {
         &self.out
     }
 
+    /// The rows written so far, leaving the writer empty: a streamed export sends each batch
+    /// this way (see [`streaming_response`]).
+    pub fn take(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.out))
+    }
+
     /// The document as a download named `filename` (`text/csv`, UTF-8, as an attachment).
     pub fn into_response(self, filename: &str) -> Response {
-        let safe: String = filename.chars().filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n')).collect();
-        Response::bytes("text/csv; charset=utf-8", self.out)
-            .with_header("content-disposition", &format!("attachment; filename=\"{safe}\""))
+        Response::bytes(CONTENT_TYPE, self.out).with_header("content-disposition", &attachment(filename))
     }
+}
+
+const CONTENT_TYPE: &str = "text/csv; charset=utf-8";
+
+fn attachment(filename: &str) -> String {
+    let safe: String = filename.chars().filter(|c| !matches!(c, '"' | '\\' | '\r' | '\n')).collect();
+    format!("attachment; filename=\"{safe}\"")
+}
+
+/// A CSV download named `filename` whose chunks (each some rows, from [`Writer::take`]) are
+/// sent as they are produced (Django's advice for large CSV: a `StreamingHttpResponse`), so an
+/// export holds one batch in memory however big the table grows.
+///
+/// ```
+/// use djambda::http::csv::{Writer, streaming_response};
+///
+/// let mut header = Writer::new();
+/// header.row(["id", "name"]);
+/// let resp = streaming_response("people.csv", futures_util::stream::iter([Ok(header.take())]));
+/// assert!(resp.is_streaming());
+/// assert_eq!(resp.header("content-disposition"), Some("attachment; filename=\"people.csv\""));
+/// ```
+pub fn streaming_response(
+    filename: &str,
+    chunks: impl futures_util::Stream<Item = crate::Result<Bytes>> + Send + 'static,
+) -> Response {
+    Response::streaming(CONTENT_TYPE, chunks).with_header("content-disposition", &attachment(filename))
 }
 
 /// A CSV file that could not be read.

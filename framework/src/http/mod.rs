@@ -9,13 +9,16 @@ pub(crate) mod date;
 mod multipart;
 mod querydict;
 mod response;
+mod streaming;
 
 pub(crate) use multipart::parse_body;
 pub use multipart::{FormData, UploadedFile};
 pub use querydict::QueryDict;
 pub use response::Response;
+pub use streaming::{BodyStream, StreamingBody, read_whole};
 
 pub use ::http::{HeaderMap, Method, StatusCode, header};
+pub use bytes::Bytes;
 pub use cookie::time::Duration as CookieDuration;
 pub use cookie::{Cookie, SameSite};
 

@@ -2,12 +2,15 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 
+use super::streaming::{BodyStream, StreamingBody};
 use crate::error::{Error, Result};
 
-/// The response a view returns (Django's `HttpResponse`): a status, headers and a whole body.
+/// The response a view returns (Django's `HttpResponse`): a status, headers and a whole body,
+/// or, made with [`streaming`](Self::streaming), a body sent as it is produced (Django's
+/// `StreamingHttpResponse`).
 ///
-/// Bodies are buffered, not streamed: a Lambda response is one payload anyway, and it lets the
-/// common-headers middleware set an exact `Content-Length`.
+/// Bodies are buffered unless a view streams them: a Lambda response is one payload anyway,
+/// and a whole body lets the common-headers middleware set an exact `Content-Length`.
 ///
 /// ```
 /// use djambda::http::Response;
@@ -46,6 +49,41 @@ impl Response {
         let mut r = Self::new(StatusCode::OK, body);
         r.set_header(header::CONTENT_TYPE, content_type);
         r
+    }
+
+    /// 200 with a body produced chunk by chunk while it is sent (Django's
+    /// `StreamingHttpResponse`), for downloads that grow with the data: runserver sends each
+    /// chunk as it comes (chunked, no `Content-Length`); the Lambda door, whose response is one
+    /// payload, reads it whole up to the integration's limit. A chunk that fails ends the
+    /// body early, so the client sees a cut-off download rather than a complete-looking one.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use djambda::http::Response;
+    ///
+    /// let rows = futures_util::stream::iter((1..=3).map(|n| Ok(Bytes::from(format!("{n}\r\n")))));
+    /// let resp = Response::streaming("text/csv; charset=utf-8", rows);
+    /// assert!(resp.is_streaming() && resp.body().is_empty());
+    /// ```
+    pub fn streaming(
+        content_type: &str,
+        stream: impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static,
+    ) -> Self {
+        let mut r = Self::bytes(content_type, Bytes::new());
+        r.inner.extensions_mut().insert(StreamingBody::new(Box::pin(stream)));
+        r
+    }
+
+    /// Whether the body is streamed (then [`body`](Self::body) is empty).
+    pub fn is_streaming(&self) -> bool {
+        self.inner.extensions().get::<StreamingBody>().is_some()
+    }
+
+    /// Replaces a streamed body with `f` of it (compression wraps the stream this way).
+    pub(crate) fn map_stream(&mut self, f: impl FnOnce(BodyStream) -> BodyStream) {
+        if let Some(stream) = self.inner.extensions_mut().remove::<StreamingBody>().and_then(|s| s.take()) {
+            self.inner.extensions_mut().insert(StreamingBody::new(f(stream)));
+        }
     }
 
     /// 200 `text/html; charset=utf-8`.
@@ -167,7 +205,7 @@ impl Response {
         self.set_cookie(c);
     }
 
-    /// The body.
+    /// The body (empty for a [streamed](Self::streaming) one).
     pub fn body(&self) -> &Bytes {
         self.inner.body()
     }

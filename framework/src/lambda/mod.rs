@@ -196,17 +196,22 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
 
     let path = parts.uri.path().to_owned();
     let resp = site.handle(http::Request::from_parts(parts, bytes)).await;
-    if let Some(reason) = refuse::undeliverable(&resp, limit) {
-        eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
-        let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
-        let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));
-        *too_big.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-        too_big
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
-        return too_big;
-    }
-    resp.map(Full::new)
+    // A buffered integration takes one payload: a streamed body is read whole, up to the limit.
+    let reason = match crate::http::read_whole(resp, limit).await {
+        Ok(resp) => match refuse::undeliverable(&resp, limit) {
+            None => return resp.map(Full::new),
+            Some(reason) => reason,
+        },
+        Err(e) => e.to_string(),
+    };
+    eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
+    let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
+    let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    *too_big.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    too_big
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    too_big
 }
 
 /// Tells the Lambda service why the function could not start (the Runtime API's

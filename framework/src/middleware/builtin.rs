@@ -34,7 +34,8 @@ impl Middleware for RequestLog {
                         "method": method.as_str(),
                         "path": path,
                         "status": resp.status().as_u16(),
-                        "bytes": resp.body().len(),
+                        // A streamed body's size is known only once it is sent.
+                        "bytes": (!resp.is_streaming()).then(|| resp.body().len()),
                         "durationMs": (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
                     })
                     .to_string();
@@ -44,11 +45,11 @@ impl Middleware for RequestLog {
                 None => {
                     // Tenths of a millisecond in integers: float formatting costs more than the rest.
                     let tenths = elapsed.as_micros() / 100;
+                    let bytes = if resp.is_streaming() { "streamed".to_owned() } else { resp.body().len().to_string() };
                     format!(
-                        "[{}] \"{method} {path}\" {} {} {}.{}ms\n",
+                        "[{}] \"{method} {path}\" {} {bytes} {}.{}ms\n",
                         crate::http::date::now().to_str().unwrap_or_default(),
                         resp.status().as_u16(),
-                        resp.body().len(),
                         tenths / 10,
                         tenths % 10
                     )
@@ -122,15 +123,19 @@ impl Middleware for CommonMiddleware {
         Box::pin(async move {
             let mut resp = next.run(req).await;
             let len = resp.body().len();
+            let streaming = resp.is_streaming();
             let status = resp.status();
             let headers = resp.headers_mut();
             if !headers.contains_key(header::DATE) {
                 headers.insert(header::DATE, crate::http::date::now());
             }
-            if !headers.contains_key(header::CONTENT_TYPE) && len > 0 {
+            if !headers.contains_key(header::CONTENT_TYPE) && (len > 0 || streaming) {
                 headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
             }
-            if status != StatusCode::NOT_MODIFIED && status != StatusCode::NO_CONTENT {
+            // A streamed body's length is not known until it has been sent: it goes chunked.
+            if streaming {
+                headers.remove(header::CONTENT_LENGTH);
+            } else if status != StatusCode::NOT_MODIFIED && status != StatusCode::NO_CONTENT {
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
             }
             Ok(resp)

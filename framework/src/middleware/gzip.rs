@@ -3,11 +3,13 @@
 
 use std::io::Write;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
 use http::{HeaderValue, header};
 
 use super::{Middleware, Next};
-use crate::error::Result;
-use crate::http::Response;
+use crate::error::{Error, Result};
+use crate::http::{BodyStream, Response};
 use crate::request::Request;
 use crate::routing::BoxFuture;
 
@@ -112,9 +114,27 @@ impl Compression {
         }
     }
 
+    /// An encoder for a streamed body: each chunk in, whatever compressed bytes are ready out.
+    fn encoder(&self, coding: Coding) -> StreamEncoder {
+        match coding {
+            Coding::Gzip => StreamEncoder::Gzip(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::new(self.gzip_level.min(9)),
+            )),
+            Coding::Brotli => StreamEncoder::Brotli(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                4096,
+                self.brotli_quality.min(11),
+                22,
+            ))),
+        }
+    }
+
     fn apply(&self, accept: Option<Coding>, mut resp: Response) -> Response {
         let headers = resp.headers();
-        let worth_it = resp.body().len() >= self.min_size
+        let streaming = resp.is_streaming();
+        // A streamed body's size is unknown: it is taken to be worth it.
+        let worth_it = (streaming || resp.body().len() >= self.min_size)
             && !headers.contains_key(header::CONTENT_ENCODING)
             && headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(compressible);
         if !worth_it {
@@ -130,10 +150,17 @@ impl Compression {
             resp.headers_mut().insert(header::VARY, v);
         }
         let Some(coding) = accept else { return resp };
-        let Some(compressed) = self.compress(coding, resp.body()) else { return resp };
-        if compressed.len() >= resp.body().len() {
-            return resp;
-        }
+        let compressed = if streaming {
+            let encoder = self.encoder(coding);
+            resp.map_stream(|stream| compress_stream(stream, encoder));
+            None
+        } else {
+            let Some(compressed) = self.compress(coding, resp.body()) else { return resp };
+            if compressed.len() >= resp.body().len() {
+                return resp;
+            }
+            Some(compressed)
+        };
         let name = if coding == Coding::Brotli { "br" } else { "gzip" };
         let headers = resp.headers_mut();
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
@@ -144,9 +171,60 @@ impl Compression {
         {
             headers.insert(header::ETAG, weak);
         }
-        resp.set_body(compressed);
+        if let Some(compressed) = compressed {
+            resp.set_body(compressed);
+        }
         resp
     }
+}
+
+/// A compressor fed a streamed body chunk by chunk.
+enum StreamEncoder {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
+}
+
+impl StreamEncoder {
+    /// Compresses `chunk`, giving what output is ready (often nothing until a block fills).
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<Bytes> {
+        let out = match self {
+            StreamEncoder::Gzip(e) => {
+                e.write_all(chunk)?;
+                e.get_mut()
+            }
+            StreamEncoder::Brotli(e) => {
+                e.write_all(chunk)?;
+                e.get_mut()
+            }
+        };
+        Ok(Bytes::from(std::mem::take(out)))
+    }
+
+    /// The rest of the output and the stream's trailer.
+    fn finish(self) -> std::io::Result<Bytes> {
+        Ok(Bytes::from(match self {
+            StreamEncoder::Gzip(e) => e.finish()?,
+            StreamEncoder::Brotli(e) => e.into_inner(),
+        }))
+    }
+}
+
+fn compress_stream(stream: BodyStream, encoder: StreamEncoder) -> BodyStream {
+    let failed = |e: std::io::Error| Error::internal(format!("compressing the streamed body failed: {e}"));
+    Box::pin(futures_util::stream::unfold(Some((stream, encoder)), move |state| async move {
+        let (mut stream, mut encoder) = state?;
+        loop {
+            match stream.next().await {
+                Some(Ok(chunk)) => match encoder.write(&chunk) {
+                    Ok(out) if out.is_empty() => continue,
+                    Ok(out) => return Some((Ok(out), Some((stream, encoder)))),
+                    Err(e) => return Some((Err(failed(e)), None)),
+                },
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => return Some((encoder.finish().map_err(failed), None)),
+            }
+        }
+    }))
 }
 
 impl Middleware for Compression {

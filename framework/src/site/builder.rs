@@ -198,7 +198,9 @@ impl SiteBuilder {
     /// and the response after it. Layers added later wrap the earlier ones.
     ///
     /// The layer's service must answer with `http::Response<Bytes>`; an error it returns is
-    /// answered with a plain 500.
+    /// answered with a plain 500. A streamed response's body is not in those bytes but in its
+    /// [`StreamingBody`](crate::http::StreamingBody) extension, which a layer that rewrites
+    /// bodies must leave alone or take.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
         L: tower_layer::Layer<HttpService> + Send + 'static,

@@ -309,28 +309,60 @@ pub async fn deal_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> 
     render(&req, "crm/deal_detail.html", context! { deal: row, notes })
 }
 
-/// Every contact as a CSV download.
+/// Every contact as a CSV download, streamed: a batch is read, written and sent at a time, so
+/// the export holds one batch in memory however many contacts there are.
 pub async fn contact_export(req: Request) -> Result<Response> {
     let db = req.db().await?;
-    // Read a batch at a time, in a stable order (the id breaks ties), so no query grows with
-    // the table.
-    let pages = contact::Entity::find()
+    // The writer neutralises cells a spreadsheet would run as formulas (`=HYPERLINK(…)`).
+    let mut header = csv::Writer::new();
+    header.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
+    let header = header.take();
+    // Keyset pagination in the export's order (last name, then id): each query starts after
+    // the last row sent, so none grows with the table or rereads what was skipped.
+    let batches = futures_util::stream::unfold(Some(None), move |after: Option<Option<(String, i32)>>| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            match export_batch(&db, after).await {
+                Ok(None) => None,
+                Ok(Some((chunk, last))) => Some((Ok(chunk), Some(Some(last)))),
+                // Ends the download early: the client sees it cut off, and the error is logged.
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    });
+    let chunks = futures_util::StreamExt::chain(futures_util::stream::iter([Ok(header)]), batches);
+    Ok(csv::streaming_response("contacts.csv", chunks))
+}
+
+/// The export's next batch after `after` (last name and id of the last row sent), as CSV, with
+/// the key of its own last row; `None` once every contact has been sent.
+async fn export_batch(
+    db: &DatabaseConnection,
+    after: Option<(String, i32)>,
+) -> Result<Option<(djambda::http::Bytes, (String, i32))>> {
+    let mut query = contact::Entity::find();
+    if let Some((last_name, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(contact::Column::LastName.gt(last_name.clone()))
+                .add(Condition::all().add(contact::Column::LastName.eq(last_name)).add(contact::Column::Id.gt(id))),
+        );
+    }
+    let contacts = query
         .order_by_asc(contact::Column::LastName)
         .order_by_asc(contact::Column::Id)
-        .paginate(&db, EXPORT_BATCH);
-    let mut rows = Vec::new();
-    for page in 0..pages.num_pages().await? {
-        rows.extend(contact_rows(&db, pages.fetch_page(page).await?).await?);
-    }
-    // The writer neutralises cells a spreadsheet would run as formulas (`=HYPERLINK(…)`).
+        .limit(EXPORT_BATCH)
+        .all(db)
+        .await?;
+    let Some(last) = contacts.last().map(|c| (c.last_name.clone(), c.id)) else { return Ok(None) };
     let mut csv = csv::Writer::new();
-    csv.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
-    for row in rows {
+    for row in contact_rows(db, contacts).await? {
         let c = &row.contact;
         let company = row.company.as_ref().map_or("", |co| co.name.as_str());
         csv.row([&c.id.to_string(), &c.first_name, &c.last_name, &c.title, &c.email, &c.phone, company]);
     }
-    Ok(csv.into_response("contacts.csv"))
+    Ok(Some((csv.take(), last)))
 }
 
 /// Deals, filtered by stage and company, ordered and paginated
