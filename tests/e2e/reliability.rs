@@ -435,6 +435,33 @@ async fn a_company_with_thousands_of_contacts_and_deals_is_still_a_small_page() 
 }
 
 #[tokio::test]
+async fn a_contact_with_hundreds_of_notes_shows_them_a_page_at_a_time() {
+    let url = crate::fresh_demo_db("many-notes");
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+         INSERT INTO note (contact_id, deal_id, body, created_at, updated_at) \
+         SELECT 1, NULL, printf('Bulk note %03d %s', i, printf('%0200d', 0)), \
+                printf('2026-01-01T00:%02d:%02d+00:00', i / 60, i % 60), '2026-01-01T00:00:00+00:00' FROM n",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let site = crm_site_on(&url);
+    let mut client = logged_in(&site).await;
+    let page = client.get("/contacts/1/").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.bytes().len() < 30_000, "the contact page is {} bytes", page.bytes().len());
+    assert_has(&page, "Bulk note 300");
+    assert!(!page.text().contains("Bulk note 001"), "the oldest notes are on a later page");
+    assert_has(&page, "?page=2");
+    let last = client.get("/contacts/1/?page=last").await;
+    assert_has(&last, "Bulk note 001");
+    assert_eq!(client.get("/contacts/1/?page=999").await.status(), 404);
+}
+
+#[tokio::test]
 async fn the_pager_keeps_a_search_with_an_ampersand() {
     let url = crate::fresh_demo_db("ampersand-search");
     let mut conn = SqliteConnection::connect(&url).await.unwrap();

@@ -24,6 +24,8 @@ use super::models::{Stage, company, contact, deal, note};
 const CONTACTS_PER_PAGE: u64 = 5;
 /// Deals per page on the deal list.
 const DEALS_PER_PAGE: u64 = 25;
+/// Notes per page on a contact's or a deal's page.
+const NOTES_PER_PAGE: u64 = 20;
 /// Contacts and deals a company's page shows before linking to the full lists.
 const COMPANY_PAGE_ROWS: u64 = 10;
 /// Contacts per page of the JSON API (`?page=`).
@@ -285,28 +287,42 @@ pub async fn contact_list(req: Request, Query(params): Query<ListQuery>) -> Resu
     render(&req, "crm/contact_list.html", context! { contacts, q, company, page_obj, filters })
 }
 
-/// One contact.
-pub async fn contact_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+/// One contact, with its notes a page at a time (`?page=`).
+pub async fn contact_detail(req: Request, Path(pk): Path<i32>, Query(params): Query<ListQuery>) -> Result<Response> {
     let db = req.db().await?;
     let contact = get_object_or_404(contact::Entity::find_by_id(pk), &db).await?;
     let company = contact.find_related(company::Entity).one(&db).await?;
-    let notes = notes_about(&db, note::Column::ContactId, pk).await?;
-    render(&req, "crm/contact_detail.html", context! { contact, company, notes })
+    let (notes, page_obj) = notes_about(&db, note::Column::ContactId, pk, params.page.as_deref()).await?;
+    render(&req, "crm/contact_detail.html", context! { contact, company, notes, page_obj, filters: "" })
 }
 
-/// The notes whose `about` column (contact or deal) is `id`, newest first.
-async fn notes_about(db: &DatabaseConnection, about: note::Column, id: i32) -> Result<Vec<note::Model>> {
-    Ok(note::Entity::find().filter(about.eq(id)).order_by_desc(note::Column::CreatedAt).all(db).await?)
+/// A page of the notes whose `about` column (contact or deal) is `id`, newest first.
+async fn notes_about(
+    db: &DatabaseConnection,
+    about: note::Column,
+    id: i32,
+    page: Option<&str>,
+) -> Result<(Vec<note::Model>, djambda::views::Page)> {
+    let query = note::Entity::find().filter(about.eq(id));
+    let page = Paginator::new(query.clone().count(db).await?, NOTES_PER_PAGE).page(page)?;
+    let notes = query
+        .order_by_desc(note::Column::CreatedAt)
+        .order_by_desc(note::Column::Id)
+        .offset(page.offset(NOTES_PER_PAGE))
+        .limit(NOTES_PER_PAGE)
+        .all(db)
+        .await?;
+    Ok((notes, page))
 }
 
-/// One deal, with its company and notes.
-pub async fn deal_detail(req: Request, Path(pk): Path<i32>) -> Result<Response> {
+/// One deal, with its company and its notes a page at a time (`?page=`).
+pub async fn deal_detail(req: Request, Path(pk): Path<i32>, Query(params): Query<ListQuery>) -> Result<Response> {
     let db = req.db().await?;
     let deal = get_object_or_404(deal::Entity::find_by_id(pk), &db).await?;
     let company = deal.find_related(company::Entity).one(&db).await?;
-    let notes = notes_about(&db, note::Column::DealId, pk).await?;
+    let (notes, page_obj) = notes_about(&db, note::Column::DealId, pk, params.page.as_deref()).await?;
     let row = deal_row(&deal, company.as_ref());
-    render(&req, "crm/deal_detail.html", context! { deal: row, notes })
+    render(&req, "crm/deal_detail.html", context! { deal: row, notes, page_obj, filters: "" })
 }
 
 /// Every contact as a CSV download, streamed: a batch is read, written and sent at a time, so
