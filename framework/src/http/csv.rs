@@ -10,8 +10,8 @@ use crate::http::Response;
 
 /// `cell` as it is safe to hand a spreadsheet: text that Excel, LibreOffice or Google Sheets
 /// would take as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets
-/// a leading `'`, which they show as text (OWASP's advice on CSV injection). A signed number or
-/// phone number (`-12.50`, `+47 22 12 34 56`) is no formula and is left alone.
+/// a leading `'`, which they show as text (OWASP's advice on CSV injection). A plain signed
+/// number (`-12.50`, `+4712345678`) is no formula and is left alone.
 ///
 /// ```
 /// use djambda::http::csv::neutralise;
@@ -25,13 +25,19 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     if risky && !is_number(cell) { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
 }
 
-/// A signed number or phone number (`-12.50`, `+47 22 12 34 56`, `+1 (555) 010-9999`): with no
-/// letter there is no function or cell reference, and with no second `+` or `=` nothing to
-/// compute, so the spreadsheet has nothing to run.
+/// A plain signed number (`-12.50`, `+4712345678`): digits and at most one point. Anything more
+/// after a sign is computed by a spreadsheet (`+1-202-555-0100` shows as -856, and a space is
+/// Excel's intersection operator), so a phone number written with separators keeps its `'`.
 fn is_number(cell: &str) -> bool {
-    let rest = cell.strip_prefix(['+', '-']).unwrap_or(cell);
-    rest.bytes().any(|b| b.is_ascii_digit())
-        && rest.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b' ' | b'(' | b')' | b'-' | b'/'))
+    let digits = cell.strip_prefix(['+', '-']).unwrap_or(cell);
+    let mut dots = 0;
+    !digits.is_empty()
+        && digits.bytes().all(|b| {
+            dots += usize::from(b == b'.');
+            b.is_ascii_digit() || b == b'.'
+        })
+        && dots <= 1
+        && digits != "."
 }
 
 /// The 1-based line `text` ends on, counting CRLF, LF and a bare CR each as one line end.
@@ -254,13 +260,10 @@ mod tests {
     }
 
     #[test]
-    fn phone_numbers_are_no_formulas() {
-        for kept in ["+47 22 12 34 56", "+1 (555) 010-9999", "-0.5", "+44 20 7946.0958", "+33/1 23 45"] {
-            assert_eq!(neutralise(kept), kept);
-        }
-        // A letter, a second operator or a cell reference makes it a formula again.
-        for risky in ["+47 22 SUM(A1)", "-2+3", "+1 (555) A1", "-1|cmd", "+ ", "-()"] {
-            assert!(neutralise(risky).starts_with('\''), "{risky:?}");
+    fn signed_numbers_with_separators_are_computed_so_they_keep_the_quote() {
+        // Excel computes `+1-202-555-0100` (-856) and `-10-5`; a space is an operator too.
+        for computed in ["+1-202-555-0100", "-10-5", "+47 22 12 34 56", "+1 (555) 010-9999", "+33/1"] {
+            assert!(neutralise(computed).starts_with('\''), "{computed:?}");
         }
     }
 
