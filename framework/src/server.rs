@@ -138,7 +138,22 @@ async fn answer(
         }
     };
     let path = parts.uri.path().to_owned();
+    let old_client = parts.version < http::Version::HTTP_11;
     let mut resp = site.handle(http::Request::from_parts(parts, bytes)).await;
+    if old_client && resp.extensions().get::<StreamingBody>().is_some() {
+        // HTTP/1.0 has no chunks: a body of unknown length ends when the connection closes,
+        // so a failed stream would look complete. Such a client gets the body whole, or a 500.
+        return match crate::http::read_whole(resp, HTTP10_STREAM_LIMIT).await {
+            Ok(whole) => whole.map(|b| Either::Left(Full::new(b))),
+            Err(e) => {
+                eprintln!("Internal Server Error: {path}\n  {e}");
+                let mut failed =
+                    http::Response::new(Either::Left(Full::new(Bytes::from_static(b"Server Error (500)\n"))));
+                *failed.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                failed
+            }
+        };
+    }
     match resp.extensions_mut().remove::<StreamingBody>().and_then(|s| s.take()) {
         None => resp.map(|b| Either::Left(Full::new(b))),
         // Sent as it comes, chunked. A failing chunk is logged and ends the connection, so the
@@ -154,6 +169,9 @@ async fn answer(
         }
     }
 }
+
+/// The most of a streamed body read into memory for an HTTP/1.0 client.
+const HTTP10_STREAM_LIMIT: usize = 256 * 1024 * 1024;
 
 /// A streamed body's chunks as hyper's frames.
 type FrameStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<Frame<Bytes>>> + Send>>;

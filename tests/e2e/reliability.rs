@@ -462,6 +462,18 @@ async fn a_contact_with_hundreds_of_notes_shows_them_a_page_at_a_time() {
 }
 
 #[tokio::test]
+async fn an_export_whose_first_query_fails_is_an_error_page_not_a_cut_off_200() {
+    let (site, url) = site_and_url("export-fails", &[]);
+    let mut client = logged_in(&site).await;
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("ALTER TABLE contact RENAME TO contact_elsewhere").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+    let resp = client.get("/contacts/export.csv").await;
+    assert_eq!(resp.status(), 500, "the failure comes before the download starts");
+    assert!(!resp.is_streaming() && !resp.text().contains("first_name"), "{}", resp.text());
+}
+
+#[tokio::test]
 async fn the_pager_keeps_a_search_with_an_ampersand() {
     let url = crate::fresh_demo_db("ampersand-search");
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
@@ -535,6 +547,9 @@ async fn foreign_keys_past_the_select_limit_are_id_inputs_checked_against_the_ta
     assert_has(&note, r#"<input type="text" name="contact_id""#);
     let noted = client.post_form("/notes/new/", &[("body", "Raw id"), ("contact_id", &ida.id.to_string())]).await;
     assert_eq!(noted.status(), 302, "{}", noted.text());
+    let padded =
+        client.post_form("/notes/new/", &[("body", "Padded id"), ("contact_id", &format!("0{}", ida.id))]).await;
+    assert_eq!(padded.status(), 302, "`0{}` is the id {}: {}", ida.id, ida.id, padded.text());
     let bad = client.post_form("/notes/new/", &[("body", "Raw id"), ("contact_id", "0")]).await;
     assert_has(&bad, "No about contact has the id 0.");
 

@@ -690,8 +690,9 @@ where
         for (i, (field, spec)) in self.form.fields.iter().zip(&self.specs).enumerate() {
             let raw = data.get(&spec.name).map(str::trim);
             let value = if let Some(known) = &self.known_keys[i] {
+                // Compared as the column's value: `07` names the row whose key is 7.
                 match parse(&field.ty, raw, spec) {
-                    Ok(_) if raw.is_some_and(|r| !r.is_empty() && !known.iter().any(|k| k == r)) => Err(format!(
+                    Ok(v) if raw.is_some_and(|r| !r.is_empty()) && !known.contains(&value_text(&v)) => Err(format!(
                         "Select a valid choice. No {} has the id {}.",
                         spec.label.to_lowercase(),
                         raw.unwrap_or("")

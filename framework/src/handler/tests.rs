@@ -457,14 +457,17 @@ async fn streamed_bodies_are_read_whole_compressed_or_not_and_dropped_for_head()
 
 /// One HTTP/1.1 exchange over a real socket, read to the server's close: the head and the
 /// chunked body decoded, and whether it ended with its last chunk.
-async fn fetch_chunked(addr: std::net::SocketAddr, path: &str) -> (String, String, bool) {
+async fn fetch_raw(addr: std::net::SocketAddr, request: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw).await;
-    let raw = String::from_utf8(raw).unwrap();
+    String::from_utf8(raw).unwrap()
+}
+
+async fn fetch_chunked(addr: std::net::SocketAddr, path: &str) -> (String, String, bool) {
+    let raw = fetch_raw(addr, &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).await;
     let (head, mut rest) = raw.split_once("\r\n\r\n").unwrap();
     let mut body = String::new();
     let complete = loop {
@@ -505,6 +508,15 @@ async fn runserver_sends_a_streamed_body_chunked_and_cuts_one_that_fails() {
     assert!(head.starts_with("http/1.1 200"), "the status went out before the failure: {head}");
     assert!(!complete, "a body that failed part-way must not look complete");
     assert!(body.len() < expected_rows(20000).len() && expected_rows(20000).starts_with(&body));
+
+    // HTTP/1.0 has no chunks, so a cut body would look whole: such a client gets it whole, or a 500.
+    let old = fetch_raw(addr, "GET /rows/?n=2000 HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+    let (head, body) = old.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.0 200") && head.contains(&format!("content-length: {}", body.len())), "{head}");
+    assert_eq!(body, expected_rows(2000));
+    let failed = fetch_raw(addr, "GET /rows/?n=2000&fail=1 HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+    assert!(failed.starts_with("HTTP/1.0 500"), "{}", &failed[..failed.len().min(200)]);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

@@ -25,6 +25,11 @@ pub struct Response {
     inner: http::Response<Bytes>,
 }
 
+/// What a cookie value may not hold as it is (RFC 6265's cookie-octet leaves out controls,
+/// space, `"`, `,`, `;` and `\\`), plus `%`, so that decoding gives back what was set.
+const COOKIE_VALUE: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b' ').add(b'"').add(b',').add(b';').add(b'\\').add(b'%');
+
 impl Response {
     /// Adds `value` to the `Vary` header unless it is there already (Django's
     /// `patch_vary_headers`): a response that read the session varies by `Cookie`.
@@ -54,8 +59,9 @@ impl Response {
     /// 200 with a body produced chunk by chunk while it is sent (Django's
     /// `StreamingHttpResponse`), for downloads that grow with the data: runserver sends each
     /// chunk as it comes (chunked, no `Content-Length`); the Lambda door, whose response is one
-    /// payload, reads it whole up to the integration's limit. A chunk that fails ends the
-    /// body early, so the client sees a cut-off download rather than a complete-looking one.
+    /// payload, reads it whole up to the integration's limit. A chunk that fails (or panics)
+    /// ends the body early, so the client sees a cut-off download rather than a
+    /// complete-looking one; an HTTP/1.0 client, which has no chunks, gets it whole or a 500.
     ///
     /// ```
     /// use bytes::Bytes;
@@ -70,7 +76,7 @@ impl Response {
         stream: impl futures_util::Stream<Item = Result<Bytes>> + Send + 'static,
     ) -> Self {
         let mut r = Self::bytes(content_type, Bytes::new());
-        r.inner.extensions_mut().insert(StreamingBody::new(Box::pin(stream)));
+        r.inner.extensions_mut().insert(StreamingBody::guarded(Box::pin(stream)));
         r
     }
 
@@ -185,9 +191,14 @@ impl Response {
         self
     }
 
-    /// Adds a `Set-Cookie` header; several cookies each get their own header.
+    /// Adds a `Set-Cookie` header; several cookies each get their own header. The value is
+    /// percent-encoded (it may hold `;`, spaces or any text); the name goes as it is, since
+    /// requests read cookie names as sent.
     pub fn set_cookie(&mut self, cookie: cookie::Cookie<'_>) {
-        if let Ok(v) = HeaderValue::from_str(&cookie.encoded().to_string()) {
+        let mut wire = cookie.into_owned();
+        let value = percent_encoding::utf8_percent_encode(wire.value(), COOKIE_VALUE).to_string();
+        wire.set_value(value);
+        if let Ok(v) = HeaderValue::from_str(&wire.to_string()) {
             self.inner.headers_mut().append(header::SET_COOKIE, v);
         }
     }
@@ -229,5 +240,21 @@ impl Response {
 impl From<http::Response<Bytes>> for Response {
     fn from(inner: http::Response<Bytes>) -> Self {
         Response { inner }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_keep_their_name_and_encode_their_value() {
+        let mut r = Response::text("");
+        r.set_cookie(cookie::Cookie::build(("sid|v2", "a b;c%d é")).path("/").build());
+        let sent = r.header(header::SET_COOKIE).unwrap().to_owned();
+        assert!(sent.starts_with("sid|v2=a%20b%3Bc%25d%20%C3%A9"), "{sent}");
+        let line = sent.split(';').next().unwrap();
+        let read: Vec<(String, String)> = crate::request::cookie_pairs(line).collect();
+        assert_eq!(read, [("sid|v2".to_owned(), "a b;c%d é".to_owned())], "what is set is read back");
     }
 }

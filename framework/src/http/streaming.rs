@@ -33,9 +33,43 @@ impl StreamingBody {
         StreamingBody(Arc::new(Mutex::new(Some(stream))))
     }
 
+    /// A body whose panics become an `Err` chunk: the stream is polled after the view has
+    /// returned, out of reach of the handler's own catch.
+    pub(crate) fn guarded(stream: BodyStream) -> Self {
+        Self::new(Box::pin(Guarded { inner: stream, done: false }))
+    }
+
     /// The stream, the first time it is asked for.
     pub fn take(&self) -> Option<BodyStream> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+}
+
+struct Guarded {
+    inner: BodyStream,
+    done: bool,
+}
+
+impl Stream for Guarded {
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        let this = &mut *self;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.inner.as_mut().poll_next(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                this.done = true;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                std::task::Poll::Ready(Some(Err(Error::internal(format!("the streamed body panicked: {what}")))))
+            }
+        }
     }
 }
 
@@ -89,5 +123,12 @@ mod tests {
         let broken = Response::streaming("text/csv", chunks(vec![Ok("row\r\n"), Err(Error::internal("disk gone"))]));
         let err = read_whole(broken.into_http(), 100).await.unwrap_err();
         assert!(err.to_string().contains("failed after 5 bytes: disk gone"), "{err}");
+
+        let panics = futures_util::stream::iter(0..3).map(|i| {
+            assert!(i < 2, "row {i} is broken");
+            Ok(Bytes::from_static(b"ok\r\n"))
+        });
+        let err = read_whole(Response::streaming("text/csv", panics).into_http(), 100).await.unwrap_err();
+        assert!(err.to_string().contains("panicked: row 2 is broken"), "{err}");
     }
 }

@@ -330,12 +330,19 @@ pub async fn deal_detail(req: Request, Path(pk): Path<i32>, Query(params): Query
 pub async fn contact_export(req: Request) -> Result<Response> {
     let db = req.db().await?;
     // The writer neutralises cells a spreadsheet would run as formulas (`=HYPERLINK(…)`).
-    let mut header = csv::Writer::new();
-    header.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
-    let header = header.take();
+    let mut first = csv::Writer::new();
+    first.row(["id", "first_name", "last_name", "title", "email", "phone", "company"]);
+    let mut first = first.take().to_vec();
+    // The first batch is read before the response starts, so a database that is down or busy
+    // is the usual 503 page, not a 200 cut off after its header line.
+    let mut after = None;
+    if let Some((chunk, last)) = export_batch(&db, None).await? {
+        first.extend_from_slice(&chunk);
+        after = Some(Some(last));
+    }
     // Keyset pagination in the export's order (last name, then id): each query starts after
     // the last row sent, so none grows with the table or rereads what was skipped.
-    let batches = futures_util::stream::unfold(Some(None), move |after: Option<Option<(String, i32)>>| {
+    let rest = futures_util::stream::unfold(after, move |after: Option<Option<(String, i32)>>| {
         let db = db.clone();
         async move {
             let after = after?;
@@ -347,7 +354,7 @@ pub async fn contact_export(req: Request) -> Result<Response> {
             }
         }
     });
-    let chunks = futures_util::StreamExt::chain(futures_util::stream::iter([Ok(header)]), batches);
+    let chunks = futures_util::StreamExt::chain(futures_util::stream::iter([Ok(first.into())]), rest);
     Ok(csv::streaming_response("contacts.csv", chunks))
 }
 
