@@ -248,7 +248,8 @@ impl Client {
         };
         for value in resp.headers().get_all(header::SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
-            let Ok(c) = cookie::Cookie::parse_encoded(text.to_owned()) else { continue };
+            // Kept as sent and sent back as kept, as a browser does: the site encoded the value.
+            let Ok(c) = cookie::Cookie::parse(text.to_owned()) else { continue };
             self.cookies.retain(|(k, _)| k != c.name());
             let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative());
             if !expired {

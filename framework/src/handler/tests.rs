@@ -517,6 +517,11 @@ async fn runserver_sends_a_streamed_body_chunked_and_cuts_one_that_fails() {
     assert_eq!(body, expected_rows(2000));
     let failed = fetch_raw(addr, "GET /rows/?n=2000&fail=1 HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
     assert!(failed.starts_with("HTTP/1.0 500"), "{}", &failed[..failed.len().min(200)]);
+    // Held whole only up to the Lambda door's 6 MB: a thousand such clients must not take the
+    // memory streaming saves.
+    assert!(expected_rows(500_000).len() > 6 * 1024 * 1024);
+    let too_big = fetch_raw(addr, "GET /rows/?n=500000 HTTP/1.0\r\nHost: localhost\r\n\r\n").await;
+    assert!(too_big.starts_with("HTTP/1.0 500"), "{}", &too_big[..too_big.len().min(200)]);
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

@@ -61,7 +61,8 @@ impl Response {
     /// chunk as it comes (chunked, no `Content-Length`); the Lambda door, whose response is one
     /// payload, reads it whole up to the integration's limit. A chunk that fails (or panics)
     /// ends the body early, so the client sees a cut-off download rather than a
-    /// complete-looking one; an HTTP/1.0 client, which has no chunks, gets it whole or a 500.
+    /// complete-looking one; an HTTP/1.0 client, which has no chunks, gets it whole (up to the
+    /// Lambda door's 6 MB) or a 500.
     ///
     /// ```
     /// use bytes::Bytes;
