@@ -229,85 +229,97 @@ pub const TARGETS: [(&str, Target); 6] = [
     ("lambda_event", lambda_event),
 ];
 
+/// A small seeded generator (xorshift64*) for the property tests, so a failing run replays
+/// from its seed.
+#[cfg(test)]
+pub(crate) struct Rng(pub(crate) u64);
+
+#[cfg(test)]
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// A property test's seed and run count: `DJAMBDA_FUZZ_SEED` and `DJAMBDA_FUZZ_RUNS` when set,
+/// else the test's own.
+#[cfg(test)]
+pub(crate) fn seed_and_runs(seed: u64, runs: usize) -> (u64, usize) {
+    let var = |name| std::env::var(name).ok().and_then(|s| s.parse().ok());
+    (var("DJAMBDA_FUZZ_SEED").unwrap_or(seed), var("DJAMBDA_FUZZ_RUNS").map_or(runs, |r| r as usize))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{Rng, seed_and_runs};
     use crate::forms::Form;
 
-    /// A small seeded generator (xorshift), so a failing run replays from its seed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        /// Input bytes: tokens each parser gives meaning to, mixed with random bytes.
-        fn input(&mut self) -> Vec<u8> {
-            const TOKENS: [&[u8]; 34] = [
-                b"=",
-                b"&",
-                b"+",
-                b"%",
-                b"%2",
-                b"%zz",
-                b"%C3%A9",
-                b"%00",
-                b"/",
-                b"//",
-                b"..",
-                b"./",
-                b"items/",
-                b"posts/",
-                b"new",
-                b"u/",
-                b"files/",
-                b"notes/",
-                b"a/",
-                b"12",
-                b"-3",
-                b"007",
-                b"9999999999",
-                b"a-b_c",
-                b"550e8400-e29b-41d4-a716-446655440000",
-                b":",
-                b";",
-                b"\"",
-                b"\r\n",
-                b"--fuzzBoundary7MA4YWxk",
-                b"name=",
-                b"amount=1.25&",
-                "é\u{0}".as_bytes(),
-                b"\xff",
-            ];
-            const KEYS: [&[u8]; 8] =
-                [b"name=", b"email=", b"count=", b"amount=", b"active=", b"due=2026-02-29", b"note=", b"stage="];
-            let mut out = Vec::new();
-            for _ in 0..self.below(12) {
-                match self.below(4) {
-                    0 => out.push(self.next() as u8),
-                    1 => out.extend_from_slice(KEYS[self.below(KEYS.len())]),
-                    _ => out.extend_from_slice(TOKENS[self.below(TOKENS.len())]),
-                }
+    /// Input bytes: tokens each parser gives meaning to, mixed with random bytes.
+    fn input(rng: &mut Rng) -> Vec<u8> {
+        const TOKENS: [&[u8]; 34] = [
+            b"=",
+            b"&",
+            b"+",
+            b"%",
+            b"%2",
+            b"%zz",
+            b"%C3%A9",
+            b"%00",
+            b"/",
+            b"//",
+            b"..",
+            b"./",
+            b"items/",
+            b"posts/",
+            b"new",
+            b"u/",
+            b"files/",
+            b"notes/",
+            b"a/",
+            b"12",
+            b"-3",
+            b"007",
+            b"9999999999",
+            b"a-b_c",
+            b"550e8400-e29b-41d4-a716-446655440000",
+            b":",
+            b";",
+            b"\"",
+            b"\r\n",
+            b"--fuzzBoundary7MA4YWxk",
+            b"name=",
+            b"amount=1.25&",
+            "é\u{0}".as_bytes(),
+            b"\xff",
+        ];
+        const KEYS: [&[u8]; 8] =
+            [b"name=", b"email=", b"count=", b"amount=", b"active=", b"due=2026-02-29", b"note=", b"stage="];
+        let mut out = Vec::new();
+        for _ in 0..rng.below(12) {
+            match rng.below(4) {
+                0 => out.push(rng.next() as u8),
+                1 => out.extend_from_slice(KEYS[rng.below(KEYS.len())]),
+                _ => out.extend_from_slice(TOKENS[rng.below(TOKENS.len())]),
             }
-            out
         }
+        out
     }
 
     #[test]
     fn every_fuzz_target_holds_for_seeded_inputs() {
-        let seed = std::env::var("DJAMBDA_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_f00du64);
-        let runs: usize = std::env::var("DJAMBDA_FUZZ_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+        let (seed, runs) = seed_and_runs(0x5eed_f00d, 2000);
         for (name, target) in super::TARGETS {
             let mut rng = Rng(seed);
             for run in 0..runs {
-                let input = rng.input();
+                let input = input(&mut rng);
                 let outcome = std::panic::catch_unwind(|| target(&input));
                 assert!(outcome.is_ok(), "fuzz target {name} failed on run {run} (seed {seed}), input {input:?}");
             }
