@@ -299,22 +299,29 @@ async fn a_stranger_guessing_a_password_locks_out_only_their_own_address() {
     assert!(!left.iter().any(|u| u.ends_with("nobody-1")), "{left:?}");
 }
 
+/// Runs `sql` (the test's own text, no user input) on the SQLite database at `url`, on a
+/// connection of the test's own.
+async fn sql_on(url: &str, sql: &str) {
+    let mut conn = SqliteConnection::connect(url).await.expect("a connection of the test's own");
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    query.execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await.expect("close");
+}
+
 /// A copy of the demo database with `n` more contacts (titles 90 characters long, so a CSV of
 /// them is some 190 bytes a row), added in one statement.
 pub(crate) async fn many_contacts_db(tag: &str, n: u32) -> String {
     let url = crate::fresh_demo_db(tag);
-    let mut conn = SqliteConnection::connect(&url).await.expect("the copy");
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+    sql_on(
+        &url,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
          INSERT INTO contact (company_id, first_name, last_name, title, email, phone) \
          SELECT 1 + i % 3, 'Bulk', printf('Contact %06d', i), printf('%090d', i), printf('bulk%d@example.com', i), '' \
-         FROM n",
+         FROM n"
+        ),
     )
-    .bind(n)
-    .execute(&mut conn)
-    .await
-    .expect("insert the contacts");
-    conn.close().await.expect("close");
+    .await;
     url
 }
 
@@ -373,16 +380,13 @@ async fn forty_thousand_contacts_through_the_api_and_the_export() {
 #[tokio::test]
 async fn a_company_with_thousands_of_contacts_and_deals_is_still_a_small_page() {
     let url = many_contacts_db("big-company", 3_000).await;
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query(
+    sql_on(
+        &url,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
          INSERT INTO deal (company_id, title, stage, amount, expected_close) \
          SELECT 2, printf('Bulk deal %04d', i), 'lead', i, '2027-01-01' FROM n",
     )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    .await;
     let site = crm_site_on(&url);
     let db = site.database().connection().await.unwrap();
     let company = company::Entity::find_by_id(2).one(&db).await.unwrap().unwrap();
@@ -437,17 +441,14 @@ async fn a_company_with_thousands_of_contacts_and_deals_is_still_a_small_page() 
 #[tokio::test]
 async fn a_contact_with_hundreds_of_notes_shows_them_a_page_at_a_time() {
     let url = crate::fresh_demo_db("many-notes");
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query(
+    sql_on(
+        &url,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
          INSERT INTO note (contact_id, deal_id, body, created_at, updated_at) \
          SELECT 1, NULL, printf('Bulk note %03d %s', i, printf('%0200d', 0)), \
                 printf('2026-01-01T00:%02d:%02d+00:00', i / 60, i % 60), '2026-01-01T00:00:00+00:00' FROM n",
     )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    .await;
     let site = crm_site_on(&url);
     let mut client = logged_in(&site).await;
     let page = client.get("/contacts/1/").await;
@@ -465,9 +466,7 @@ async fn a_contact_with_hundreds_of_notes_shows_them_a_page_at_a_time() {
 async fn an_export_whose_first_query_fails_is_an_error_page_not_a_cut_off_200() {
     let (site, url) = site_and_url("export-fails", &[]);
     let mut client = logged_in(&site).await;
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("ALTER TABLE contact RENAME TO contact_elsewhere").execute(&mut conn).await.unwrap();
-    conn.close().await.unwrap();
+    sql_on(&url, "ALTER TABLE contact RENAME TO contact_elsewhere").await;
     let resp = client.get("/contacts/export.csv").await;
     assert_eq!(resp.status(), 500, "the failure comes before the download starts");
     assert!(!resp.is_streaming() && !resp.text().contains("first_name"), "{}", resp.text());
@@ -476,16 +475,13 @@ async fn an_export_whose_first_query_fails_is_an_error_page_not_a_cut_off_200() 
 #[tokio::test]
 async fn the_pager_keeps_a_search_with_an_ampersand() {
     let url = crate::fresh_demo_db("ampersand-search");
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query(
+    sql_on(
+        &url,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25) \
          INSERT INTO company (name, slug, industry, city, website) \
          SELECT printf('Smith & Sons %02d', i), printf('smith-sons-%02d', i), '', '', '' FROM n",
     )
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    .await;
     let site = crm_site_on(&url);
     let mut client = logged_in(&site).await;
     let first = client.get("/companies/?q=%26+Sons").await;
@@ -499,18 +495,17 @@ async fn the_pager_keeps_a_search_with_an_ampersand() {
 #[tokio::test]
 async fn foreign_keys_past_the_select_limit_are_id_inputs_checked_against_the_table() {
     let limit = djambda::forms::SELECT_LIMIT;
-    let url = many_contacts_db("many-companies", limit as u32 + 100).await;
-    let mut conn = SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+    let companies = limit + 100;
+    let url = many_contacts_db("many-companies", companies as u32).await;
+    sql_on(
+        &url,
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {companies}) \
          INSERT INTO company (name, slug, industry, city, website) \
-         SELECT printf('Bulk company %04d', i), printf('bulk-%04d', i), '', '', '' FROM n",
+         SELECT printf('Bulk company %04d', i), printf('bulk-%04d', i), '', '', '' FROM n"
+        ),
     )
-    .bind(limit as u32 + 100)
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    conn.close().await.unwrap();
+    .await;
     let site = crm_site_on(&url);
     let db = site.database().connection().await.unwrap();
     let acme = company::Entity::find_by_id(2).one(&db).await.unwrap().unwrap();
