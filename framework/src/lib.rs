@@ -45,6 +45,9 @@
 
 #![warn(missing_docs)]
 
+/// This djambda's version, as in its `Cargo.toml` (Django's `django.get_version()`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 // The derive macros name `::djambda::…`, which must resolve inside this crate too.
 extern crate self as djambda;
 

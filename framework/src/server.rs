@@ -24,12 +24,17 @@ use crate::site::Site;
 
 /// Binds `addr`, turning "address in use" into the one-line message runserver prints.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|e| match e.kind() {
+    TcpListener::bind(addr).await.map_err(|e| bind_error(addr, &e))
+}
+
+/// The one-line message for a failed bind of `addr`, as Django's runserver words it.
+pub(crate) fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
+    match e.kind() {
         io::ErrorKind::AddrInUse => format!("Error: That port is already in use ({addr})."),
         io::ErrorKind::PermissionDenied => format!("Error: You don't have permission to access that port ({addr})."),
         io::ErrorKind::AddrNotAvailable => format!("Error: That IP address can't be assigned to ({addr})."),
         _ => format!("Error: could not listen on {addr}: {e}"),
-    })
+    }
 }
 
 /// Serves `site` on `listener` until `shutdown` completes, with the `SERVER_*` settings: a

@@ -17,6 +17,7 @@ pub(crate) mod reliability;
 mod routes;
 mod runserver;
 mod security;
+mod startproject;
 mod staticfiles;
 mod template;
 mod users;

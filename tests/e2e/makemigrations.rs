@@ -81,7 +81,7 @@ impl ScratchSite {
         let profile_start = manifest.find("[profile.release]").unwrap();
         let framework = ws.join("framework");
         let dependencies = manifest[deps_start..profile_start]
-            .replace("djambda = { path = \"framework\" }", &format!("djambda = {{ path = {:?} }}", framework))
+            .replace("djambda = { path = \"framework\",", &format!("djambda = {{ path = {:?},", framework))
             .replace("{ path = \"example_site\" }", "{ path = \"site\" }")
             .replace("{ path = \"migrations\" }", "{ path = \"crm_migrations\" }");
         let package = &manifest[manifest.find("[workspace.package]").unwrap()..deps_start];

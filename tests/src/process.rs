@@ -53,7 +53,8 @@ pub fn spawn_lambda(bin: &Path, runtime_api: &str, extra_env: &[(&str, &str)]) -
 /// Starts `bin runserver 127.0.0.1:0` and returns it with the address it printed.
 pub fn spawn_runserver(bin: &Path, extra_env: &[(&str, &str)]) -> (Running, String) {
     let mut cmd = Command::new(bin);
-    cmd.args(["runserver", "127.0.0.1:0"]);
+    // One server process: the reloading parent (the default in debug builds) has a test of its own.
+    cmd.args(["runserver", "127.0.0.1:0", "--noreload"]);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }

@@ -226,7 +226,8 @@ impl Settings {
         if !s.debug
             && (s.secret_key.is_empty()
                 || s.secret_key == DEV_SECRET_KEY
-                || s.secret_key.starts_with("django-insecure-"))
+                || s.secret_key.starts_with("django-insecure-")
+                || s.secret_key.starts_with("djambda-insecure-"))
         {
             problems.push(
                 "SECRET_KEY is not set: with DEBUG off the site needs a secret of its own. Set the SECRET_KEY environment \
@@ -485,6 +486,10 @@ mod tests {
     fn debug_off_refuses_missing_or_development_secret() {
         assert!(Settings::from_sources(None, with_env(&[("DEBUG", "0")])).is_err());
         let dev = Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", DEV_SECRET_KEY)]));
+        assert!(dev.unwrap_err().to_string().contains("SECRET_KEY"));
+        // What `djambda startproject` writes into a new site's settings.toml.
+        const GENERATED: &str = "djambda-insecure-k7#x0!m2zq(9-w_c=+r3b%t8h^y6v1s&d4e5f)a";
+        let dev = Settings::from_sources(None, with_env(&[("DEBUG", "0"), ("SECRET_KEY", GENERATED)]));
         assert!(dev.unwrap_err().to_string().contains("SECRET_KEY"));
         assert!(
             Settings::from_sources(

@@ -10,12 +10,15 @@
 //! }
 //! ```
 
+#[cfg(unix)]
+mod autoreload;
 mod collectstatic;
 mod dbshell;
 mod fixtures;
 mod makemigrations;
 mod migrate;
 mod runserver;
+mod startapp;
 mod template;
 mod users;
 
@@ -43,10 +46,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Starts the development server (default 127.0.0.1:8000).
+    /// Starts the development server (default 127.0.0.1:8000). In a debug build it rebuilds
+    /// and restarts itself when a source file changes.
     Runserver {
         /// Port, or address and port to listen on: `8000`, `0.0.0.0:8000`, `[::1]:8000`.
         addrport: Option<String>,
+        /// Serve in this process, without watching for changes.
+        #[arg(long, visible_alias = "no-reload")]
+        noreload: bool,
+    },
+    /// Writes a new app into the site crate (src/NAME/: models, views, urls, forms, templates
+    /// and an empty migration set) and declares its module in src/lib.rs.
+    Startapp {
+        /// The app's name: its module, label and URL namespace (lower-case letters, digits, `_`).
+        name: String,
     },
     /// Checks the site for problems: settings, URL conf, templates (and the database with
     /// --database).
@@ -246,7 +259,8 @@ impl Manage {
                 let _ = cli.clone().print_help();
                 ExitCode::SUCCESS
             }
-            Some(Command::Runserver { addrport }) => runserver::run(built, addrport.as_deref()),
+            Some(Command::Runserver { addrport, noreload }) => runserver::run(built, addrport.as_deref(), noreload),
+            Some(Command::Startapp { name }) => with_site(site, |s| startapp::startapp(s, &name)),
             Some(Command::Check { database }) => check(site, database),
             Some(Command::Migrate { app, target }) => {
                 with_site(site, |s| migrate::migrate(s, app.as_deref(), target.as_deref()))

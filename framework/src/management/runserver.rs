@@ -8,6 +8,9 @@ use crate::site::builder::ConfigError;
 
 const DEFAULT_PORT: u16 = 8000;
 
+/// The banner's last line; a reloading parent waits for it to know a new server is serving.
+pub(crate) const READY_LINE: &str = "Quit the server with CONTROL-C.";
+
 /// Parses `8000`, `0.0.0.0:8000`, `[::1]:8000` or `localhost:8000` as Django's runserver does.
 pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
     let Some(raw) = raw.map(str::trim) else {
@@ -28,7 +31,7 @@ pub(crate) fn parse_addrport(raw: Option<&str>) -> Result<SocketAddr, String> {
     }
 }
 
-pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>) -> ExitCode {
+pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>, noreload: bool) -> ExitCode {
     let addr = match parse_addrport(addrport) {
         Ok(a) => a,
         Err(e) => {
@@ -36,6 +39,32 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>) -> E
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(unix)]
+    let inherited = match super::autoreload::inherited_listener() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("CommandError: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    #[cfg(not(unix))]
+    let inherited: Option<std::net::TcpListener> = None;
+    // Django's autoreloader: a debug build, not asked otherwise, and not itself the server a
+    // reloading parent started, watches and restarts a server process instead of serving.
+    #[cfg(unix)]
+    if cfg!(debug_assertions)
+        && !noreload
+        && inherited.is_none()
+        && let Ok(site) = site
+    {
+        let args: Vec<String> =
+            addrport.map(|a| vec![a.to_owned(), "--noreload".into()]).unwrap_or_else(|| vec!["--noreload".into()]);
+        if let Some(code) = super::autoreload::run(site, addr, &args) {
+            return code;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = noreload;
     println!("Performing system checks...\n");
     let site = match site {
         Ok(s) => s.clone(),
@@ -57,12 +86,21 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>) -> E
             eprintln!("CommandError: {e}");
             return ExitCode::FAILURE;
         }
-        let listener = match crate::server::bind(addr).await {
-            Ok(l) => l,
-            Err(msg) => {
-                eprintln!("{msg}");
-                return ExitCode::FAILURE;
-            }
+        let listener = match inherited {
+            Some(l) => match l.set_nonblocking(true).and_then(|()| tokio::net::TcpListener::from_std(l)) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("Error: could not serve on the socket the reloader passed: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => match crate::server::bind(addr).await {
+                Ok(l) => l,
+                Err(msg) => {
+                    eprintln!("{msg}");
+                    return ExitCode::FAILURE;
+                }
+            },
         };
         let bound = listener.local_addr().unwrap_or(addr);
         let host = match bound.ip() {
@@ -70,11 +108,12 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>) -> E
             IpAddr::V4(ip) => ip.to_string(),
         };
         println!(
-            "{}\ndjambda version {}, DEBUG = {}\nStarting development server at http://{host}:{}/\nQuit the server with CONTROL-C.",
+            "{}\ndjambda version {}, DEBUG = {}\nStarting development server at http://{host}:{}/\n{}",
             httpdate::fmt_http_date(std::time::SystemTime::now()),
             env!("CARGO_PKG_VERSION"),
             site.settings().debug,
-            bound.port()
+            bound.port(),
+            READY_LINE,
         );
         match crate::server::serve(site, listener, shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

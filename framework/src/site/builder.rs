@@ -363,6 +363,7 @@ impl SiteBuilder {
             migrations,
             models,
             initial_data: self.initial_data,
+            base_dir: self.base_dir,
             post_migrate,
             middleware_names,
             state,

@@ -48,6 +48,7 @@ pub(crate) struct SiteInner {
     pub(crate) migrations: Vec<Arc<dyn MigrationSet>>,
     pub(crate) models: Vec<Arc<dyn FixtureModel>>,
     pub(crate) initial_data: Option<String>,
+    pub(crate) base_dir: std::path::PathBuf,
     pub(crate) post_migrate: Vec<PostMigrate>,
     pub(crate) middleware_names: Vec<&'static str>,
     pub(crate) state: TypeMap,
@@ -105,6 +106,14 @@ impl Site {
     /// The static files.
     pub fn static_files(&self) -> &StaticFiles {
         &self.inner.statics
+    }
+
+    /// The site's own folder (Django's `BASE_DIR`, set with [`SiteBuilder::base_dir`]): where
+    /// the default SQLite database lives and where `startapp` writes a new app (under `src/`).
+    ///
+    /// [`SiteBuilder::base_dir`]: crate::SiteBuilder::base_dir
+    pub fn base_dir(&self) -> &Path {
+        &self.inner.base_dir
     }
 
     /// The installed apps, in the order they were installed (Django's `INSTALLED_APPS`).

@@ -411,15 +411,16 @@ impl MigrationTrait for Migration {{
     Ok(MigrationFile { module, source })
 }
 
-/// Writes `file` into `dir` and registers it in `dir/lib.rs` (a `mod` line and an entry in
-/// the migrator's list); returns the file's path.
+/// Writes `file` into `dir` and registers it in `dir/lib.rs`, or `dir/mod.rs` for an app's
+/// `migrations` module (a `mod` line and an entry in the migrator's list); returns the file's
+/// path.
 pub fn save(dir: &Path, file: &MigrationFile) -> Result<PathBuf, String> {
-    let lib = dir.join("lib.rs");
+    let lib = ["lib.rs", "mod.rs"].map(|f| dir.join(f)).into_iter().find(|p| p.is_file()).unwrap_or(dir.join("lib.rs"));
     let text = std::fs::read_to_string(&lib).map_err(|e| format!("could not read {}: {e}", lib.display()))?;
     let registered = register(&text, &file.module).ok_or_else(|| {
         format!(
-            "could not find where {} lists its migrations (a `mod m…;` line and `Box::new(m….::Migration)` in \
-             a vec!); nothing was written",
+            "could not find where {} lists its migrations (`mod m…;` lines after the `use` lines, and \
+             `Box::new(m….::Migration)` entries in a vec!, or an empty `vec![]`); nothing was written",
             lib.display()
         )
     })?;
@@ -441,29 +442,41 @@ pub fn save(dir: &Path, file: &MigrationFile) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// `lib.rs` with `module` declared after the last migration module and appended to the
-/// migrator's list.
+/// `lib.rs` with `module` declared after the last migration module (after the `use` lines
+/// when there is none yet) and appended to the migrator's list.
 fn register(text: &str, module: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 2 * module.len() + 40);
-    let last_mod = text
-        .lines()
-        .collect::<Vec<_>>()
-        .iter()
-        .rposition(|l| l.trim_start().starts_with("mod m") && l.trim_end().ends_with(';'))?;
-    let entry_end = text.rfind("::Migration)")? + "::Migration)".len();
-    let (before, after) = text.split_at(entry_end);
-    let mut listed = String::from(before);
-    if let Some(rest) = after.strip_prefix(',') {
-        // One entry per line: repeat the previous entry's indentation.
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let indent: String = before[line_start..].chars().take_while(|c| c.is_whitespace()).collect();
-        write!(listed, ",\n{indent}Box::new({module}::Migration),{rest}").unwrap();
-    } else {
-        write!(listed, ", Box::new({module}::Migration){after}").unwrap();
-    }
+    let lines: Vec<&str> = text.lines().collect();
+    let is_mod = |l: &&str| l.trim_start().starts_with("mod m") && l.trim_end().ends_with(';');
+    let is_use = |l: &&str| l.starts_with("use ") && l.trim_end().ends_with(';');
+    let after_line = lines.iter().rposition(is_mod).or_else(|| lines.iter().rposition(is_use))?;
+    let listed = match text.rfind("::Migration)") {
+        Some(end) => {
+            let (before, after) = text.split_at(end + "::Migration)".len());
+            let mut listed = String::from(before);
+            if let Some(rest) = after.strip_prefix(',') {
+                // One entry per line: repeat the previous entry's indentation.
+                let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                let indent: String = before[line_start..].chars().take_while(|c| c.is_whitespace()).collect();
+                write!(listed, ",\n{indent}Box::new({module}::Migration),{rest}").unwrap();
+            } else {
+                write!(listed, ", Box::new({module}::Migration){after}").unwrap();
+            }
+            listed
+        }
+        // A new app's empty list (what `startapp` writes); the first entry keeps it one line.
+        None if text.matches("vec![]").count() == 1 => {
+            text.replacen("vec![]", &format!("vec![Box::new({module}::Migration)]"), 1)
+        }
+        None => return None,
+    };
     for (i, line) in listed.split_inclusive('\n').enumerate() {
         out.push_str(line);
-        if i == last_mod {
+        if i == after_line {
+            if lines.iter().rposition(is_mod).is_none() {
+                // The first module gets a blank line between it and the `use` lines.
+                out.push('\n');
+            }
             writeln!(out, "mod {module};").unwrap();
         }
     }
@@ -490,6 +503,18 @@ mod tests {
             "{out}"
         );
         assert!(register("fn main() {}", "m0001_x").is_none());
+        // What `startapp` writes: no migration yet.
+        let empty = "//! Migrations.\n\nuse sea_orm_migration::prelude::*;\n\npub struct Migrator;\n\nfn migrations() -> V {\n    vec![]\n}\n";
+        let out = register(empty, "m0001_initial").unwrap();
+        assert_eq!(
+            out,
+            "//! Migrations.\n\nuse sea_orm_migration::prelude::*;\n\nmod m0001_initial;\n\npub struct Migrator;\n\nfn migrations() -> V {\n    vec![Box::new(m0001_initial::Migration)]\n}\n"
+        );
+        let again = register(&out, "m0002_more").unwrap();
+        assert!(again.contains("mod m0001_initial;\nmod m0002_more;\n"), "{again}");
+        assert!(again.contains("vec![Box::new(m0001_initial::Migration), Box::new(m0002_more::Migration)]"), "{again}");
+        // No `use` line and no module: nowhere to say `mod`.
+        assert!(register("fn m() -> V { vec![] }", "m0001_x").is_none());
     }
 
     #[test]
