@@ -112,9 +112,11 @@ impl NewSite {
         Command::new(self.manage_bin()).args(args).current_dir(&self.root).output().unwrap()
     }
 
-    /// `manage runserver` on a free port; its output lines are collected as they come.
+    /// `manage runserver` on a free port; its output lines are collected as they come. It
+    /// gets this test's environment as it is, with the `CARGO_PKG_*` and like variables cargo
+    /// sets for what it runs, as `cargo manage runserver` would give it them.
     fn runserver(&self, args: &[&str]) -> Server {
-        let mut cmd = tests::process::nested_cargo(self.manage_bin());
+        let mut cmd = Command::new(self.manage_bin());
         cmd.arg("runserver").arg("127.0.0.1:0").args(args).current_dir(&self.root);
         self.cargo_env(&mut cmd);
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -297,6 +299,14 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
     site.edit("{name}/src/shop/templates/shop/index.html", "The {{ app }} app works", "The {{ app }} app is open");
     let (_, body) = server.get("/shop/").unwrap();
     assert!(body.contains("The shop app is open"), "{body}");
+    // So does a static file's, under its new hashed name.
+    site.append("{name}/static/site.css", ".shop-banner { color: teal; }\n");
+    let (_, page) = server.get("/shop/").unwrap();
+    let start = page.find("/static/site.").unwrap_or_else(|| panic!("{page}"));
+    let href = &page[start..start + page[start..].find('"').unwrap()];
+    let (status, css) = server.get(href).unwrap();
+    assert_eq!(status, 200, "{href}");
+    assert!(css.contains(".shop-banner { color: teal; }"), "{href}: {css}");
     assert!(!server.output().contains("changed, rebuilding"), "{}", server.output());
 
     // A view edit: rebuilt and restarted, the old server answering until then.
@@ -305,6 +315,12 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
         server.until_serving("/shop/", "The gift shop app is open", "The shop app is open", Duration::from_secs(300));
     eprintln!("saved view change to the new page served: {:.1} s (debug build)", took.as_secs_f64());
     assert!(server.output().contains("shop/views.rs changed, rebuilding..."), "{}", server.output());
+    // Only the site is rebuilt: cargo's variables for the running binary are not passed on to
+    // the build, where build scripts that watch them would rebuild shared dependencies.
+    let compiled: Vec<String> =
+        server.output().lines().filter(|l| l.trim_start().starts_with("Compiling ")).map(String::from).collect();
+    assert!(compiled.iter().all(|l| l.contains("Compiling mysite ")), "{compiled:#?}");
+    assert!(!compiled.is_empty(), "{}", server.output());
 
     // A change that does not compile: the compiler's error is printed, the last good server answers.
     site.edit("{name}/src/shop/views.rs", "let app = \"gift shop\";", "let app = \"gift shop\" +;");

@@ -237,7 +237,7 @@ impl Reloader {
     /// `cargo build` of the site's binary, its messages and errors on the terminal. A stop
     /// signal ends the build too.
     fn build(&self) -> bool {
-        let spawned = Command::new(&self.cargo)
+        let spawned = cargo_command(&self.cargo)
             .arg("build")
             .arg("--manifest-path")
             .arg(&self.manifest)
@@ -266,6 +266,24 @@ impl Reloader {
             }
         }
     }
+}
+
+/// A cargo command without the variables cargo sets for the program it runs (`CARGO_PKG_*`,
+/// `CARGO_MANIFEST_*`, …, under `cargo manage runserver`). They describe this site's package,
+/// and build scripts that watch them would see a change and rebuild shared dependencies (ring,
+/// sqlx, …) on every reload, and again on the next plain `cargo build`.
+fn cargo_command(cargo: &std::ffi::OsStr) -> Command {
+    let mut command = Command::new(cargo);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let per_package = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_PRIMARY_PACKAGE"]
+            .iter()
+            .any(|p| key.starts_with(p));
+        if per_package || key == "CARGO_TARGET_TMPDIR" || key == "CARGO_RUSTC_CURRENT_DIR" {
+            command.env_remove(key.as_ref());
+        }
+    }
+    command
 }
 
 /// Asks a process to stop as Ctrl-C would (a server finishes the requests in flight), and
@@ -344,7 +362,7 @@ fn local_crates(cargo: &std::ffi::OsStr, manifest: &Path) -> Result<Vec<PathBuf>
 
 /// `cargo metadata --no-deps` for one manifest.
 fn metadata(cargo: &std::ffi::OsStr, manifest: &Path) -> Result<serde_json::Value, String> {
-    let out = Command::new(cargo)
+    let out = cargo_command(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
         .arg(manifest)
         .stdin(Stdio::null())

@@ -57,8 +57,7 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>, nore
         && inherited.is_none()
         && let Ok(site) = site
     {
-        let args: Vec<String> =
-            addrport.map(|a| vec![a.to_owned(), "--noreload".into()]).unwrap_or_else(|| vec!["--noreload".into()]);
+        let args: Vec<String> = addrport.into_iter().chain(["--noreload"]).map(str::to_owned).collect();
         if let Some(code) = super::autoreload::run(site, addr, &args) {
             return code;
         }
