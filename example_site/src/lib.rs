@@ -33,6 +33,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .app(djambda::sessions::app()) // the session store (SESSION_ENGINE)
         .app(djambda::csrf::app())
         .app(djambda::messages::app())
+        .app(djambda::health::app()) // /healthz and /readyz for load balancers (any host, no login)
         .app(crm::app()) // companies, contacts, deals and notes, at the root
         // MIDDLEWARE: the framework's (request log, security, common headers, allowed hosts,
         // body size) and the apps' (sessions, authentication, CSRF, messages), then these.

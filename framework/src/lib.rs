@@ -76,6 +76,7 @@ pub mod site;
 pub mod auth;
 pub mod csrf;
 pub mod forms;
+pub mod health;
 pub mod messages;
 pub mod sessions;
 pub mod views;

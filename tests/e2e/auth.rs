@@ -736,9 +736,19 @@ async fn sessions_in_redis() {
     assert_eq!(c.get("/").await.status(), 200);
     std::thread::sleep(std::time::Duration::from_millis(2200));
     assert_eq!(c.get("/").await.status(), 302, "expired in Redis");
+    // The readiness probe asks Redis too.
+    let ready = c.get("/readyz").await;
+    assert_eq!(ready.status(), 200, "{}", ready.text());
+    assert_eq!(ready.json::<serde_json::Value>().unwrap()["checks"]["sessions"], "ok");
     // An unreachable Redis is a 503 for the request that needs it, not a crash.
     let down = crm_site("auth-redis-down", &[("SESSION_ENGINE", "cache"), ("REDIS_URL", "redis://127.0.0.1:1/0")]);
     let mut c = browser(&down);
     c.set_cookie("sessionid", &"k".repeat(32));
     assert_eq!(c.get("/").await.status(), 503);
+    // And the probe (a load balancer's carries no session cookie) says which part is down.
+    let ready = browser(&down).get("/readyz").await;
+    assert_eq!(ready.status(), 503, "{}", ready.text());
+    let body = ready.json::<serde_json::Value>().unwrap();
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert!(body["checks"]["sessions"].as_str().is_some_and(|s| s.contains("Redis")), "{body}");
 }

@@ -1407,3 +1407,60 @@ async fn hsts_behind_api_gateway_needs_the_trusted_proxy_setting() {
         assert_eq!(seen.header("strict-transport-security"), None, "{shape}: X-Forwarded-Proto alone is not trusted");
     }
 }
+
+/// A load balancer's probes through both doors: `/healthz` and `/readyz` answer an anonymous
+/// client that names the target by its address (not in ALLOWED_HOSTS), over plain HTTP, while
+/// every other page still refuses that host or redirects to HTTPS. With the database gone,
+/// readiness fails and its body says which check did; the process is alive all the same.
+#[tokio::test]
+async fn health_probes_answer_through_both_doors() {
+    let db = crate::fresh_demo_db("health-probes");
+    let probe = |path: &str| {
+        Req::new("GET", path, 200)
+            .anonymous()
+            .header("Host", "10.0.3.17:8000")
+            .header("User-Agent", "ELB-HealthChecker/2.0")
+    };
+    let ready_body = json!({ "status": "ok", "checks": { "database": "ok", "sessions": "ok" } });
+    let env = [("ALLOWED_HOSTS", "crm.example.com"), ("DATABASE_URL", db.as_str()), ("SECRET_KEY", crate::SECRET_KEY)];
+    let (_server, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
+    let alive = over_tcp(&addr, &probe("/healthz")).await;
+    assert_eq!((alive.status, alive.text()), (200, r#"{"status":"ok"}"#.to_owned()));
+    assert_eq!(alive.header("cache-control"), Some("no-store"));
+    let ready = over_tcp(&addr, &probe("/readyz")).await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(serde_json::from_slice::<Value>(&ready.body).unwrap(), ready_body);
+    let page = over_tcp(&addr, &Req::new("GET", "/", 400).anonymous().header("Host", "10.0.3.17:8000")).await;
+    assert_eq!(page.status, 400, "{}", page.text());
+
+    // Behind an ALB on Lambda, as deployed: DEBUG off and HTTPS required.
+    let env = [
+        ("DEBUG", "false"),
+        ("ALLOWED_HOSTS", "crm.example.com"),
+        ("DATABASE_URL", db.as_str()),
+        ("SECRET_KEY", crate::SECRET_KEY),
+        ("SECURE_SSL_REDIRECT", "true"),
+    ];
+    let mut function = Function::start_with(&env).await;
+    let (_, ready) = function.send(Shape::Alb, &probe("/readyz"), None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    assert_eq!(serde_json::from_slice::<Value>(&ready.body).unwrap(), ready_body);
+    let home = Req::new("GET", "/", 301).anonymous().header("Host", "crm.example.com");
+    let (_, home) = function.send(Shape::Alb, &home, None).await;
+    assert_eq!((home.status, home.header("location")), (301, Some("https://crm.example.com/")));
+
+    // No database: not ready, and the body says why.
+    let env = [
+        ("ALLOWED_HOSTS", "crm.example.com"),
+        ("DATABASE_URL", "postgres://djambda@127.0.0.1:1/crm"),
+        ("DATABASE_CONNECT_TIMEOUT", "1"),
+        ("SECRET_KEY", crate::SECRET_KEY),
+    ];
+    let (_down, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
+    let ready = over_tcp(&addr, &probe("/readyz")).await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let body: Value = serde_json::from_slice(&ready.body).unwrap();
+    assert_eq!((&body["status"], &body["checks"]["sessions"]), (&json!("unavailable"), &json!("ok")), "{body}");
+    assert!(body["checks"]["database"].as_str().is_some_and(|d| d.starts_with("error: ")), "{body}");
+    assert_eq!(over_tcp(&addr, &probe("/healthz")).await.status, 200);
+}

@@ -24,7 +24,7 @@ use example_site::crm::models::{company, contact, deal, note};
 const PASSWORD: &str = "route-table-password";
 
 /// The routes an anonymous visitor may use.
-const OPEN: [&str; 2] = ["login", "logout"];
+const OPEN: [&str; 4] = ["login", "logout", "health:alive", "health:ready"];
 
 /// Routes without a permission that take POST and must write nothing (a calculator and a
 /// dry-run import): the viewer may use them, and the database is checked to stay as it was.

@@ -226,6 +226,7 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("The install worked successfully! Congratulations!"), "{body}");
         assert!(body.contains("a djambda 0.1.0 site, with DEBUG on"), "{body}");
+        assert_eq!(server.get("/readyz").unwrap().0, 200);
         let (status, login) = server.get("/accounts/login/").unwrap();
         assert_eq!((status, login.contains("name=\"password\"")), (200, true), "{login}");
     }

@@ -32,12 +32,16 @@ fn the_template_holds_the_function_and_every_trigger_the_site_registered() {
         "Bucket: !Ref UploadsBucket",
         "Topic: !Ref NotificationsTopic",
         "Value: !GetAtt SiteUrl.FunctionUrl",
+        // The health app's probe, for a load balancer's HealthCheckPath.
+        "ReadinessUrl:\n    Description: The health app's readiness probe",
+        "Value: !Join [\"\", [!GetAtt SiteUrl.FunctionUrl, \"readyz\"]]",
     ] {
         assert!(t.contains(part), "the template lacks {part:?}:\n{t}");
     }
     let api = template(&["--http-api", "--arm64", "--memory", "1024", "--timeout", "60"]);
     assert!(api.contains("Type: HttpApi") && !api.contains("FunctionUrlConfig"), "{api}");
     assert!(api.contains("Architectures: [arm64]") && api.contains("MemorySize: 1024"), "{api}");
+    assert!(api.contains("execute-api.${AWS::Region}.${AWS::URLSuffix}/readyz\""), "{api}");
     assert!(api.contains("VisibilityTimeout: 360"), "the queue outlasts the function's timeout:\n{api}");
 
     let bad = Command::new(manage_bin()).args(["lambda", "template", "--memory", "64"]).output().unwrap();

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use super::runserver::READY_LINE;
 use crate::site::Site;
 
 /// The environment variable that hands a server process its listening socket: the number of
@@ -66,10 +65,11 @@ fn listener_from(raw: Option<&std::ffi::OsStr>) -> Result<Option<std::net::TcpLi
     Ok(Some(listener))
 }
 
-/// Runs the reloading parent for `runserver ADDR` (`args` are the server's own arguments).
+/// Runs the reloading parent for `runserver ADDR` (`args` are the server's own arguments; it
+/// prints `ready_line` once it is serving).
 /// Returns `None` when the site cannot be rebuilt here (no cargo, or no workspace), after
 /// saying why: the caller then serves in this process without reloading.
-pub(crate) fn run(site: &Site, addr: SocketAddr, args: &[String]) -> Option<ExitCode> {
+pub(crate) fn run(site: &Site, addr: SocketAddr, args: &[String], ready_line: &'static str) -> Option<ExitCode> {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -95,7 +95,7 @@ pub(crate) fn run(site: &Site, addr: SocketAddr, args: &[String]) -> Option<Exit
     };
     println!("Watching for file changes: a saved .rs or .toml file rebuilds the site and restarts the server.");
     let bin = exe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manage".into());
-    let reloader = Reloader { exe, cargo, manifest, bin, args: args.to_vec(), listener, watched };
+    let reloader = Reloader { exe, cargo, manifest, bin, args: args.to_vec(), ready_line, listener, watched };
     Some(reloader.watch())
 }
 
@@ -109,6 +109,7 @@ struct Reloader {
     args: Vec<String>,
     listener: TcpListener,
     watched: Vec<PathBuf>,
+    ready_line: &'static str,
 }
 
 /// A server process and the lines it printed, read by a thread of its own.
@@ -200,6 +201,7 @@ impl Reloader {
         let mut child = command.spawn().map_err(|e| format!("could not run {}: {e}", self.exe.display()))?;
         let stdout = child.stdout.take().ok_or("the server's output was not captured")?;
         let (tx, ready) = mpsc::channel();
+        let ready_line = self.ready_line;
         // Its lines are passed on as they come; the banner's last one says it is serving.
         std::thread::spawn(move || {
             let mut out = std::io::stdout();
@@ -207,7 +209,7 @@ impl Reloader {
                 let Ok(line) = line else { break };
                 let _ = writeln!(out, "{line}");
                 let _ = out.flush();
-                if line == READY_LINE {
+                if line == ready_line {
                     let _ = tx.send(());
                 }
             }

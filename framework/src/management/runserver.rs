@@ -58,7 +58,7 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>, nore
         && let Ok(site) = site
     {
         let args: Vec<String> = addrport.into_iter().chain(["--noreload"]).map(str::to_owned).collect();
-        if let Some(code) = super::autoreload::run(site, addr, &args) {
+        if let Some(code) = super::autoreload::run(site, addr, &args, READY_LINE) {
             return code;
         }
     }

@@ -137,6 +137,21 @@ pub(crate) fn render(site: &Site, o: &Options) -> Result<String, String> {
     w.push_str(
         "  FunctionName:\n    Description: For `aws lambda invoke` (remote manage commands)\n    Value: !Ref Site\n",
     );
+    if let Ok(ready) = site.reverse("health:ready", &[]) {
+        // The health app's probe, for whatever watches the site: an Application Load Balancer
+        // in front of the function (its target group's HealthCheckPath, with HealthCheckEnabled
+        // for a Lambda target), Route 53 or an uptime monitor.
+        let path = ready.trim_start_matches('/');
+        w.push_str(
+            "  ReadinessUrl:\n    Description: The health app's readiness probe (a load balancer's HealthCheckPath)\n",
+        );
+        if o.http_api {
+            writeln!(w, "    Value: !Sub \"https://${{ServerlessHttpApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{path}\"")
+                .unwrap();
+        } else {
+            writeln!(w, "    Value: !Join [\"\", [!GetAtt SiteUrl.FunctionUrl, {}]]", q(path)).unwrap();
+        }
+    }
     Ok(t)
 }
 

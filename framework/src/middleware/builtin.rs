@@ -63,13 +63,29 @@ impl Middleware for RequestLog {
     }
 }
 
+/// Route metadata for a load balancer's or an orchestrator's probe (the health app's `/healthz`
+/// and `/readyz`): [`AllowedHosts`] lets it through under any `Host`, and
+/// [`SecurityMiddleware`] does not redirect it to HTTPS. Probes come by the instance's address
+/// and over plain HTTP; a probe's answer holds no URL for a forged host to poison, which is
+/// what ALLOWED_HOSTS guards against.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe;
+
+fn is_probe(req: &Request) -> bool {
+    req.resolver_match().is_some_and(|m| m.route().meta::<Probe>().is_some())
+}
+
 /// Refuses requests whose `Host` is not in ALLOWED_HOSTS with 400, as Django's `get_host()`
-/// does; this is what stops host-header poisoning of absolute URLs.
+/// does; this is what stops host-header poisoning of absolute URLs. Routes marked [`Probe`]
+/// answer under any host.
 pub struct AllowedHosts;
 
 impl Middleware for AllowedHosts {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
+            if is_probe(&req) {
+                return Ok(next.run(req).await);
+            }
             let host = req.host().unwrap_or("");
             if !req.settings().host_allowed(host) {
                 let hint = if req.settings().debug {
@@ -157,7 +173,7 @@ impl Middleware for SecurityMiddleware {
             let site = req.site().clone();
             let security = &site.settings().security;
             let secure = req.is_secure();
-            if security.ssl_redirect && !secure {
+            if security.ssl_redirect && !secure && !is_probe(&req) {
                 // Only to a host this site serves: ALLOWED_HOSTS answers the others with 400.
                 let host = req.host().unwrap_or("").to_owned();
                 if req.settings().host_allowed(&host) {

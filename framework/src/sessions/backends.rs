@@ -33,6 +33,11 @@ pub trait SessionStore: Send + Sync {
     ) -> StoreFuture<'a, (String, Option<String>)>;
     /// Forgets the session with this key.
     fn delete<'a>(&'a self, key: &'a str) -> StoreFuture<'a, ()>;
+    /// Whether the store answers, for the readiness check: a store of its own (Redis) is
+    /// asked; the cookie and database stores have nothing beyond the site's database to ask.
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The store SESSION_ENGINE names.
@@ -285,6 +290,14 @@ impl SessionStore for CacheStore {
             let mut conn = this.connection().await?;
             let _: i64 =
                 redis::cmd("DEL").arg(Self::redis_key(key)).query_async(&mut conn).await.map_err(redis_error)?;
+            Ok(())
+        })
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.connection().await?;
+            let _: String = redis::cmd("PING").query_async(&mut conn).await.map_err(redis_error)?;
             Ok(())
         })
     }

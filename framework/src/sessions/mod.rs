@@ -59,6 +59,13 @@ pub fn app() -> App {
             Ok(())
         })
         .command(clear::command())
+        // SESSION_ENGINE = "cache": a page needs Redis as much as the database.
+        .readiness_check("sessions", |site| async move {
+            match session_store(&site) {
+                Some(store) => store.ping().await.map_err(|e| e.to_string()),
+                None => Ok(()),
+            }
+        })
 }
 
 /// Where sessions are kept (SESSION_ENGINE), on the site.

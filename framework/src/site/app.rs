@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::commands::SiteCommand;
 use super::events::EventHandlers;
 use super::state::TypeMap;
-use super::{PostMigrate, Site};
+use super::{PostMigrate, ReadinessCheck, Site};
 use crate::assets::AssetDir;
 use crate::conf::Settings;
 use crate::db::{Database, EntityFixture, FixtureModel, MigrationSet, SeaMigrations};
@@ -79,6 +79,7 @@ pub struct App {
     pub(crate) commands: Vec<SiteCommand>,
     pub(crate) events: EventHandlers,
     pub(crate) post_migrate: Vec<PostMigrate>,
+    pub(crate) readiness: Vec<(String, ReadinessCheck)>,
     pub(crate) requires: Vec<(String, String)>,
 }
 
@@ -117,6 +118,7 @@ impl App {
             commands: Vec::new(),
             events: EventHandlers::default(),
             post_migrate: Vec::new(),
+            readiness: Vec::new(),
             requires: Vec::new(),
         }
     }
@@ -258,6 +260,19 @@ impl App {
         Fut: std::future::Future<Output = Result<Option<String>, String>> + Send + 'static,
     {
         self.post_migrate.push(Arc::new(move |site, db| -> BoxFuture<_> { Box::pin(f(site, db)) }));
+        self
+    }
+
+    /// Adds a readiness check named `name` (Django's health-check plugins): what the app needs
+    /// besides the site's database, which is always checked (a cache, a queue, an API). The
+    /// site is ready to take traffic when every check returns `Ok`; see [`Site::readiness`],
+    /// which `/readyz` of [`health::app`](crate::health::app) answers with.
+    pub fn readiness_check<F, Fut>(mut self, name: &str, f: F) -> Self
+    where
+        F: Fn(Site) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.readiness.push((name.to_owned(), Arc::new(move |site| -> BoxFuture<_> { Box::pin(f(site)) })));
         self
     }
 

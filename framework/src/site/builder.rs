@@ -323,10 +323,12 @@ impl SiteBuilder {
         let mut processors: Vec<Arc<dyn ContextProcessor>> = Vec::new();
         let mut commands = Vec::new();
         let mut post_migrate = Vec::new();
+        let mut readiness = Vec::new();
         for app in &mut apps {
             processors.append(&mut app.processors);
             commands.append(&mut app.commands);
             post_migrate.append(&mut app.post_migrate);
+            readiness.append(&mut app.readiness);
             state.extend(std::mem::take(&mut app.state));
         }
         processors.extend(self.processors);
@@ -365,6 +367,7 @@ impl SiteBuilder {
             initial_data: self.initial_data,
             base_dir: self.base_dir,
             post_migrate,
+            readiness,
             middleware_names,
             state,
             entry,

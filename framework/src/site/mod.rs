@@ -50,6 +50,7 @@ pub(crate) struct SiteInner {
     pub(crate) initial_data: Option<String>,
     pub(crate) base_dir: std::path::PathBuf,
     pub(crate) post_migrate: Vec<PostMigrate>,
+    pub(crate) readiness: Vec<(String, ReadinessCheck)>,
     pub(crate) middleware_names: Vec<&'static str>,
     pub(crate) state: TypeMap,
     pub(crate) entry: Entry,
@@ -65,6 +66,28 @@ pub(crate) type Entry =
 /// signal): auth creates the models' permissions this way. It returns a line to print, if any.
 pub type PostMigrate =
     Arc<dyn Fn(Site, DatabaseConnection) -> BoxFuture<'static, Result<Option<String>, String>> + Send + Sync>;
+
+/// A readiness check an app adds with [`App::readiness_check`](crate::App::readiness_check):
+/// `Ok` when what it needs answers, or what failed.
+pub type ReadinessCheck = Arc<dyn Fn(Site) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// How long one readiness check may take before it counts as failed: a load balancer's probe
+/// gives up after a few seconds, and a hung dependency must not hold it longer.
+const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// What [`Site::readiness`] found: each check by name, in order, with its error if it failed.
+#[derive(Debug, Clone)]
+pub struct Readiness {
+    /// `database` first, then the apps' checks in install order.
+    pub checks: Vec<(String, Result<(), String>)>,
+}
+
+impl Readiness {
+    /// Whether every check passed.
+    pub fn is_ready(&self) -> bool {
+        self.checks.iter().all(|(_, r)| r.is_ok())
+    }
+}
 
 impl Site {
     pub(crate) fn from_inner(inner: SiteInner) -> Self {
@@ -114,6 +137,50 @@ impl Site {
     /// [`SiteBuilder::base_dir`]: crate::SiteBuilder::base_dir
     pub fn base_dir(&self) -> &Path {
         &self.inner.base_dir
+    }
+
+    /// Runs the readiness checks, all at once, each within 3 seconds: the database (a
+    /// connection from the pool and `SELECT 1`), then every app's
+    /// ([`App::readiness_check`](crate::App::readiness_check)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use djambda::prelude::*;
+    ///
+    /// let site = Site::builder()
+    ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+    ///     .app(App::new("mail").readiness_check("smtp", |_site| async { Err("connection refused".to_owned()) }))
+    ///     .build()
+    ///     .unwrap();
+    /// let found = site.readiness().await;
+    /// assert!(!found.is_ready());
+    /// assert_eq!(found.checks[1], ("smtp".to_owned(), Err("connection refused".to_owned())));
+    /// # });
+    /// ```
+    pub async fn readiness(&self) -> Readiness {
+        let database = {
+            let db = self.inner.database.clone();
+            Box::pin(async move {
+                let conn = db.connection().await.map_err(|e| e.to_string())?;
+                sea_orm::ConnectionTrait::execute_unprepared(&conn, "SELECT 1")
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }) as BoxFuture<'static, Result<(), String>>
+        };
+        let mut named = vec![("database".to_owned(), database)];
+        for (name, check) in &self.inner.readiness {
+            named.push((name.clone(), check(self.clone())));
+        }
+        let results = futures_util::future::join_all(named.into_iter().map(|(name, check)| async move {
+            let result = match tokio::time::timeout(READINESS_TIMEOUT, check).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {} s", READINESS_TIMEOUT.as_secs())),
+            };
+            (name, result)
+        }))
+        .await;
+        Readiness { checks: results }
     }
 
     /// The installed apps, in the order they were installed (Django's `INSTALLED_APPS`).
