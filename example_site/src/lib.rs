@@ -29,6 +29,7 @@ pub fn site_with_settings(settings: Settings) -> Result<Site, ConfigError> {
         .static_files(djambda::assets!("static"))
         // INSTALLED_APPS. Each brings its tables, URLs, middleware and context processors;
         // install an app before the apps whose tables refer to its own.
+        .app(djambda::csp::app()) // Content-Security-Policy (SECURE_CSP in settings.toml), csp_nonce
         .app(djambda::auth::app()) // users, groups, permissions; /accounts/login/, /accounts/logout/
         .app(djambda::sessions::app()) // the session store (SESSION_ENGINE)
         .app(djambda::csrf::app())

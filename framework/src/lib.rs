@@ -74,6 +74,7 @@ pub mod shortcuts;
 pub mod site;
 // Apps.
 pub mod auth;
+pub mod csp;
 pub mod csrf;
 pub mod forms;
 pub mod health;

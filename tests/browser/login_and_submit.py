@@ -1,5 +1,6 @@
 """A person's visit to the example site in headless Chromium: log in as demo, add a company
-through the form, see the page it lands on, log out.
+through the form, see the page it lands on, look at the CRM's other lists, log out. Under the
+site's Content-Security-Policy the browser must report no violation on any of those pages.
 
     python login_and_submit.py BASE_URL SCREENSHOT.png [CHROMIUM]
 
@@ -38,6 +39,10 @@ def run(base, screenshot, chromium):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.set_default_timeout(TIMEOUT_MS)
+            # Chromium reports each thing a policy blocks on the console ("Refused to apply
+            # inline style because it violates the following Content Security Policy …").
+            violations = []
+            page.on("console", lambda m: violations.append(f"{page.url}: {m.text}") if "Content Security Policy" in m.text else None)
             expect.set_options(timeout=TIMEOUT_MS)
 
             page.goto(f"{base}/")
@@ -66,12 +71,24 @@ def run(base, screenshot, chromium):
             expect(page.locator("h1")).to_have_text(NAME)
             page.screenshot(path=screenshot, full_page=True)
 
+            lists = [("/companies/", "Companies"), ("/contacts/", "Contacts"), ("/deals/", "Deals"), ("/forecast/", "Deal forecast")]
+            for path, heading in lists:
+                page.goto(f"{base}{path}")
+                expect(page.locator("h1")).to_contain_text(heading)
+            if violations:
+                raise AssertionError("the Content-Security-Policy blocked:\n" + "\n".join(violations))
+            # The listener does catch what the policy blocks: an inline style with no nonce.
+            page.evaluate("() => { const s = document.createElement('style'); s.textContent = 'h1 { color: red }'; document.head.appendChild(s); }")
+            page.wait_for_timeout(500)
+            if not violations:
+                raise AssertionError("an inline style without the nonce was not reported: is the policy sent?")
+
             with page.expect_navigation():
                 page.get_by_role("button", name="Log out").click()
             expect(page.locator("h1")).to_have_text("Logged out")
         finally:
             browser.close()
-    print(f"logged in, added {NAME!r}, logged out in {time.monotonic() - started:.1f}s; screenshot {screenshot}")
+    print(f"logged in, added {NAME!r}, saw four lists with no CSP violation, logged out in {time.monotonic() - started:.1f}s; screenshot {screenshot}")
 
 
 def main():

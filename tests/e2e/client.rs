@@ -367,3 +367,28 @@ async fn debug_builds_pick_up_template_edits_on_the_next_request() {
     assert!(first.contains("version one"), "{first}");
     assert!(second.contains("version two"), "an edit shows on the next request: {second}");
 }
+
+/// The CRM under its strict Content-Security-Policy: every page carries it, nothing inline
+/// goes without the response's nonce, and the CSRF failure page's own style has that nonce.
+#[tokio::test]
+async fn pages_carry_the_strict_policy_and_inline_styles_carry_its_nonce() {
+    let mut c = example(false);
+    for path in ["/", "/companies/", "/contacts/", "/deals/", "/forecast/", "/accounts/login/"] {
+        let page = c.get(path).await;
+        assert_eq!(page.status(), 200, "{path}");
+        let policy = page.header("content-security-policy").unwrap_or_else(|| panic!("{path}: no policy"));
+        assert!(policy.contains("default-src 'self'; "), "{path}: {policy}");
+        assert!(policy.contains("script-src 'self' 'nonce-") && policy.contains("frame-ancestors 'none'"), "{policy}");
+        let html = page.text();
+        assert!(
+            !html.contains(" style=\"") && !html.contains("<script>") && !html.contains("<style>"),
+            "{path}: inline code without a nonce"
+        );
+    }
+    let mut strict = Client::new(example_site::site_with_settings(settings(false)).unwrap()).enforce_csrf_checks();
+    let refused = strict.post_form("/accounts/login/", &[("username", "demo"), ("password", "demo")]).await;
+    assert_eq!(refused.status(), 403, "{}", refused.text());
+    let policy = refused.header("content-security-policy").unwrap().to_owned();
+    let nonce = policy.split("style-src 'self' 'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap();
+    assert!(refused.text().contains(&format!("<style nonce=\"{nonce}\">")), "{}", refused.text());
+}

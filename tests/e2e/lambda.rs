@@ -283,8 +283,8 @@ impl Seen {
     }
 
     /// The answer without what is random by design: CSRF secrets differ per visitor and each
-    /// page masks its token afresh, and how well a page compresses depends on that token (the
-    /// decoded bodies compare).
+    /// page masks its token afresh, each response has its own CSP nonce, and how well a page
+    /// compresses depends on those (the decoded bodies compare).
     fn normalized(&self) -> Seen {
         let mut seen = self.clone();
         for cookie in seen.headers.get_mut("set-cookie").into_iter().flatten() {
@@ -293,7 +293,13 @@ impl Seen {
                 *cookie = format!("csrftoken=…{attributes}");
             }
         }
-        seen.body = mask_csrf_tokens(seen.body);
+        // Each response's Content-Security-Policy nonce, in the policy and on the page.
+        for name in ["content-security-policy", "content-security-policy-report-only"] {
+            for policy in seen.headers.get_mut(name).into_iter().flatten() {
+                *policy = String::from_utf8(mask_after(policy.as_bytes().to_vec(), b"'nonce-", b'\'')).unwrap();
+            }
+        }
+        seen.body = mask_after(mask_csrf_tokens(seen.body), b" nonce=\"", b'"');
         if seen.headers.contains_key("content-encoding") {
             seen.headers.remove("content-length");
         }
@@ -345,15 +351,19 @@ impl Seen {
 
 /// `body` with the value of every `csrfmiddlewaretoken` input replaced by `…`.
 pub(crate) fn mask_csrf_tokens(body: Vec<u8>) -> Vec<u8> {
-    const FIELD: &[u8] = b"name=\"csrfmiddlewaretoken\" value=\"";
-    let mut out = Vec::with_capacity(body.len());
-    let mut rest = &body[..];
-    while let Some(at) = rest.windows(FIELD.len()).position(|w| w == FIELD) {
-        out.extend_from_slice(&rest[..at + FIELD.len()]);
-        rest = &rest[at + FIELD.len()..];
-        let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+    mask_after(body, b"name=\"csrfmiddlewaretoken\" value=\"", b'"')
+}
+
+/// `bytes` with whatever follows each `marker`, up to `end`, replaced by `…`.
+fn mask_after(bytes: Vec<u8>, marker: &[u8], end: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = &bytes[..];
+    while let Some(at) = rest.windows(marker.len()).position(|w| w == marker) {
+        out.extend_from_slice(&rest[..at + marker.len()]);
+        rest = &rest[at + marker.len()..];
+        let stop = rest.iter().position(|&b| b == end).unwrap_or(rest.len());
         out.extend_from_slice("…".as_bytes());
-        rest = &rest[end..];
+        rest = &rest[stop..];
     }
     out.extend_from_slice(rest);
     out

@@ -226,6 +226,9 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("The install worked successfully! Congratulations!"), "{body}");
         assert!(body.contains("a djambda 0.1.0 site, with DEBUG on"), "{body}");
+        let first = tests::http1::request(&server.addr, "GET", "/", &[], b"").unwrap();
+        let policy = first.header("content-security-policy").unwrap_or_default();
+        assert!(policy.contains("default-src 'self'") && policy.contains("'nonce-"), "{policy}");
         assert_eq!(server.get("/readyz").unwrap().0, 200);
         let (status, login) = server.get("/accounts/login/").unwrap();
         assert_eq!((status, login.contains("name=\"password\"")), (200, true), "{login}");

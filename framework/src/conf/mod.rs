@@ -9,7 +9,7 @@ mod sessions;
 use std::fmt;
 
 pub use database::{JournalMode, Sqlite};
-pub use security::Security;
+pub use security::{CSP_NONCE, Security};
 pub use server::Server;
 pub use sessions::{Auth, Csrf, SessionEngine, Sessions};
 
@@ -305,6 +305,22 @@ impl Settings {
                     // Lists (CSRF_TRUSTED_ORIGINS) are written as the environment has them.
                     toml::Value::Array(items) if items.iter().all(|v| v.is_str()) => {
                         items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(",")
+                    }
+                    // A policy in Django's shape, `{ "script-src" = ["'self'", "'nonce'"] }`,
+                    // as the header writes it.
+                    toml::Value::Table(directives) if key.starts_with("SECURE_CSP") => {
+                        let mut parts = Vec::new();
+                        for (directive, sources) in directives {
+                            let sources = match sources {
+                                toml::Value::Array(items) if items.iter().all(|v| v.is_str()) => {
+                                    items.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")
+                                }
+                                toml::Value::String(one) => one.clone(),
+                                _ => return Err(want("a table of directives, each a list of sources")),
+                            };
+                            parts.push(format!("{directive} {sources}"));
+                        }
+                        parts.join("; ")
                     }
                     _ => return Err(want("a string, a number or true/false")),
                 };

@@ -25,6 +25,37 @@ pub struct Security {
     /// Only with it set does a request count as secure behind a proxy: a client could send
     /// the header itself.
     pub proxy_ssl_header: Option<(String, String)>,
+    /// SECURE_CSP (none): the Content-Security-Policy the `csp` app sends, as directives and
+    /// their sources. The source `'nonce'` becomes the response's nonce (`csp_nonce` in
+    /// templates).
+    pub csp: Vec<(String, Vec<String>)>,
+    /// SECURE_CSP_REPORT_ONLY (none): a policy the browser reports on without enforcing it
+    /// (Content-Security-Policy-Report-Only), to try one out first.
+    pub csp_report_only: Vec<(String, Vec<String>)>,
+}
+
+/// The source that stands for the response's nonce in a policy (Django's `CSP.NONCE`).
+pub const CSP_NONCE: &str = "'nonce'";
+
+/// `default-src 'self'; script-src 'self' 'nonce'` as directives and their sources.
+fn parse_csp(key: &str, raw: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut policy: Vec<(String, Vec<String>)> = Vec::new();
+    for part in raw.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut words = part.split_ascii_whitespace();
+        let directive = words.next().unwrap_or_default().to_ascii_lowercase();
+        if !directive.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+            return Err(format!("{key}: {directive:?} is not a CSP directive (like `default-src` or `script-src`)"));
+        }
+        if policy.iter().any(|(d, _)| *d == directive) {
+            return Err(format!("{key} names the directive `{directive}` twice"));
+        }
+        let sources: Vec<String> = words.map(str::to_owned).collect();
+        if let Some(bad) = sources.iter().find(|s| s.contains(',') || s.chars().any(char::is_control)) {
+            return Err(format!("{key}: {bad:?} is not a CSP source (sources are separated by spaces)"));
+        }
+        policy.push((directive, sources));
+    }
+    Ok(policy)
 }
 
 impl Default for Security {
@@ -38,6 +69,8 @@ impl Default for Security {
             hsts_preload: false,
             ssl_redirect: false,
             proxy_ssl_header: None,
+            csp: Vec::new(),
+            csp_report_only: Vec::new(),
         }
     }
 }
@@ -52,6 +85,8 @@ impl Group for Security {
         "SECURE_HSTS_PRELOAD",
         "SECURE_SSL_REDIRECT",
         "SECURE_PROXY_SSL_HEADER",
+        "SECURE_CSP",
+        "SECURE_CSP_REPORT_ONLY",
     ];
 
     fn apply(&mut self, key: &str, raw: &str) -> Result<(), String> {
@@ -61,6 +96,8 @@ impl Group for Security {
             "SECURE_HSTS_PRELOAD" => self.hsts_preload = flag(key, raw)?,
             "SECURE_SSL_REDIRECT" => self.ssl_redirect = flag(key, raw)?,
             "SECURE_REFERRER_POLICY" => self.referrer_policy = raw.trim().to_owned(),
+            "SECURE_CSP" => self.csp = parse_csp(key, raw)?,
+            "SECURE_CSP_REPORT_ONLY" => self.csp_report_only = parse_csp(key, raw)?,
             "X_FRAME_OPTIONS" => {
                 let value = raw.trim().to_ascii_uppercase();
                 if !["", "DENY", "SAMEORIGIN"].contains(&value.as_str()) {

@@ -1,0 +1,190 @@
+//! Content Security Policy (Django 6.0's `ContentSecurityPolicyMiddleware` and its `csp`
+//! context processor): `SECURE_CSP` is sent as `Content-Security-Policy`, and
+//! `SECURE_CSP_REPORT_ONLY` as `Content-Security-Policy-Report-Only`, on every response that
+//! does not set its own.
+//!
+//! A policy's source `'nonce'` becomes a fresh nonce for each response, which templates put on
+//! the inline scripts and styles they mean: `<script nonce="{{ csp_nonce }}">`. Without the
+//! nonce a browser runs no inline script or style that the policy does not allow.
+//!
+//! ```toml
+//! # settings.toml
+//! SECURE_CSP = { default-src = ["'self'"], script-src = ["'self'", "'nonce'"], frame-ancestors = ["'none'"] }
+//! ```
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use djambda::prelude::*;
+//!
+//! let settings = "DEBUG = true\nSECURE_CSP = \"default-src 'self'; script-src 'self' 'nonce'\"";
+//! let site = Site::builder()
+//!     .settings(Settings::from_sources(Some(settings), |_| None).unwrap())
+//!     .app(djambda::csp::app())
+//!     .build()
+//!     .unwrap();
+//! let page = djambda::test::Client::new(site).get("/no-such-page/").await;
+//! let policy = page.header("content-security-policy").unwrap();
+//! assert!(policy.starts_with("default-src 'self'; script-src 'self' 'nonce-"), "{policy}");
+//! # });
+//! ```
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::{HeaderName, HeaderValue, header};
+
+use crate::conf::CSP_NONCE;
+use crate::middleware::{Middleware, Next};
+use crate::request::Request;
+use crate::routing::BoxFuture;
+use crate::site::app::App;
+use crate::templates::Context;
+use crate::{Response, Result};
+
+/// The app: its middleware joins the default list, and templates get `csp_nonce`.
+pub fn app() -> App {
+    App::new("csp").middleware(ContentSecurityPolicy).context_processor(|req: &Request, ctx: &mut Context| {
+        if let Some(CspNonce(nonce)) = req.local::<CspNonce>() {
+            ctx.insert("csp_nonce", &nonce);
+        }
+    })
+}
+
+/// This response's nonce, kept on the request for the templates it renders.
+#[derive(Clone)]
+pub struct CspNonce(pub String);
+
+/// Sends SECURE_CSP and SECURE_CSP_REPORT_ONLY (see the [module](self)).
+pub struct ContentSecurityPolicy;
+
+impl Middleware for ContentSecurityPolicy {
+    fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
+        Box::pin(async move {
+            let site = req.site().clone();
+            let security = &site.settings().security;
+            if security.csp.is_empty() && security.csp_report_only.is_empty() {
+                return Ok(next.run(req).await);
+            }
+            let uses_nonce =
+                |policy: &[(String, Vec<String>)]| policy.iter().any(|(_, s)| s.iter().any(|s| s == CSP_NONCE));
+            let nonce = (uses_nonce(&security.csp) || uses_nonce(&security.csp_report_only)).then(|| {
+                let mut bytes = [0u8; 16];
+                crate::signing::fill_random(&mut bytes);
+                BASE64.encode(bytes)
+            });
+            if let Some(nonce) = &nonce {
+                req.set_local(CspNonce(nonce.clone()));
+            }
+            let mut resp = next.run(req).await;
+            let headers = resp.headers_mut();
+            for (name, policy) in [
+                (header::CONTENT_SECURITY_POLICY, &security.csp),
+                (header::CONTENT_SECURITY_POLICY_REPORT_ONLY, &security.csp_report_only),
+            ] {
+                set_policy(headers, name, policy, nonce.as_deref());
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// Writes `policy` under `name` unless empty or the response set its own (a view that needs
+/// another policy keeps it).
+fn set_policy(headers: &mut http::HeaderMap, name: HeaderName, policy: &[(String, Vec<String>)], nonce: Option<&str>) {
+    if policy.is_empty() || headers.contains_key(&name) {
+        return;
+    }
+    let written: Vec<String> = policy
+        .iter()
+        .map(|(directive, sources)| {
+            let mut part = directive.clone();
+            for source in sources {
+                part.push(' ');
+                match nonce {
+                    Some(nonce) if source == CSP_NONCE => part.push_str(&format!("'nonce-{nonce}'")),
+                    _ => part.push_str(source),
+                }
+            }
+            part
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&written.join("; ")) {
+        headers.insert(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+    use crate::routing::{UrlConf, get};
+    use crate::site::Site;
+    use crate::test::Client;
+
+    async fn page(req: Request) -> Result<Response> {
+        crate::shortcuts::render(&req, "csp_page.html", Context::new())
+    }
+
+    async fn own_policy(_req: Request) -> Result<Response> {
+        Ok(Response::text("embedded").with_header("content-security-policy", "frame-ancestors https://partner.example"))
+    }
+
+    fn site(settings: &str) -> Site {
+        let settings = Settings::from_sources(Some(&format!("DEBUG = true\n{settings}")), |_| None).unwrap();
+        Site::builder()
+            .settings(settings)
+            .templates(crate::assets!("src/handler/test_templates"))
+            .app(app())
+            .app(
+                App::new("pages").urls(
+                    "",
+                    UrlConf::app("pages").path("nonce/", get(page), "page").path("own/", get(own_policy), "own"),
+                ),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_nonce_is_fresh_per_response_and_the_same_in_header_and_page() {
+        let policy = "SECURE_CSP = { default-src = [\"'self'\"], script-src = [\"'self'\", \"'nonce'\"] }\n\
+                      SECURE_CSP_REPORT_ONLY = \"style-src 'self' 'nonce'; report-uri /csp/\"";
+        let mut c = Client::new(site(policy));
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let resp = c.get("/nonce/").await;
+            assert_eq!(resp.status(), 200, "{}", resp.text());
+            let header = resp.header("content-security-policy").unwrap().to_owned();
+            let nonce = header.split("'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap().to_owned();
+            assert_eq!(header, format!("default-src 'self'; script-src 'self' 'nonce-{nonce}'"));
+            assert_eq!(
+                resp.header("content-security-policy-report-only"),
+                Some(format!("style-src 'self' 'nonce-{nonce}'; report-uri /csp/").as_str())
+            );
+            assert!(resp.text().contains(&format!("<script nonce=\"{nonce}\">")), "{}", resp.text());
+            assert_eq!(BASE64.decode(&nonce).unwrap().len(), 16);
+            seen.push(nonce);
+        }
+        assert_ne!(seen[0], seen[1]);
+        // A view's own policy stands.
+        let own = c.get("/own/").await;
+        assert_eq!(own.header("content-security-policy"), Some("frame-ancestors https://partner.example"));
+    }
+
+    #[tokio::test]
+    async fn no_policy_no_header_and_bad_policies_are_refused() {
+        let resp = Client::new(site("")).get("/nonce/").await;
+        assert!(resp.header("content-security-policy").is_none());
+        assert!(resp.text().contains("<script nonce=\"\">"), "{}", resp.text());
+        for (bad, says) in [
+            ("SECURE_CSP = \"default_src 'self'\"", "is not a CSP directive"),
+            ("SECURE_CSP = \"img-src a; img-src b\"", "twice"),
+            ("SECURE_CSP = \"img-src a,b\"", "is not a CSP source"),
+            ("SECURE_CSP = { img-src = 3 }", "a table of directives"),
+        ] {
+            let err = Settings::from_sources(Some(bad), |_| None).unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let from_env = Settings::from_sources(None, |k| (k == "SECURE_CSP").then(|| "default-src 'none'".to_owned()));
+        assert_eq!(from_env.unwrap().security.csp, vec![("default-src".to_owned(), vec!["'none'".to_owned()])]);
+    }
+}
