@@ -163,11 +163,16 @@ impl Reloader {
             seen = now;
             let built_before = modified(&self.exe);
             if !self.build() {
-                println!("The build failed (above); the last good server keeps answering. Waiting for a change.");
+                match live {
+                    Some(_) => println!(
+                        "The build failed (above); the last good server keeps answering. Waiting for a change."
+                    ),
+                    None => println!("The build failed (above). Waiting for a change."),
+                }
                 continue;
             }
             if modified(&self.exe) == built_before && live.is_some() {
-                // A comment, a test or another binary: the server is already what cargo builds.
+                // A test's or another binary's source: the binary cargo builds is the one serving.
                 continue;
             }
             let mut next = match self.start() {

@@ -26,6 +26,8 @@ fn main() {
         "SECRET_KEY" => Some("inproc-bench-secret-0123456789abcdefghijklmnop".into()),
         "ALLOWED_HOSTS" => Some("127.0.0.1".into()),
         "DATABASE_URL" => std::env::var("DATABASE_URL").ok(),
+        // `SECURE_CSP=` (empty) measures the page without its Content-Security-Policy.
+        "SECURE_CSP" => std::env::var("SECURE_CSP").ok(),
         _ => None,
     };
     let settings = djambda::Settings::from_sources(Some(example_site::SETTINGS_TOML), env).expect("settings");
