@@ -750,5 +750,6 @@ async fn sessions_in_redis() {
     assert_eq!(ready.status(), 503, "{}", ready.text());
     let body = ready.json::<serde_json::Value>().unwrap();
     assert_eq!(body["checks"]["database"], "ok", "{body}");
-    assert!(body["checks"]["sessions"].as_str().is_some_and(|s| s.contains("Redis")), "{body}");
+    // DEBUG is off: the failed check is named, its details are in the log only.
+    assert_eq!(body["checks"]["sessions"], "error", "{body}");
 }

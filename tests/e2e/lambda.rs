@@ -1466,9 +1466,12 @@ async fn health_probes_answer_through_both_doors() {
         ("DATABASE_CONNECT_TIMEOUT", "1"),
         ("SECRET_KEY", crate::SECRET_KEY),
     ];
-    let (_down, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
+    let (down, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
     let ready = over_tcp(&addr, &probe("/readyz")).await;
     assert_eq!(ready.status, 503, "{}", ready.text());
+    let logged = std::iter::from_fn(|| down.stderr.recv_timeout(Duration::from_secs(5)).ok())
+        .find(|line| line.starts_with("readiness check \"database\" failed: "));
+    assert!(logged.is_some(), "the failed check is logged with its error");
     let body: Value = serde_json::from_slice(&ready.body).unwrap();
     assert_eq!((&body["status"], &body["checks"]["sessions"]), (&json!("unavailable"), &json!("ok")), "{body}");
     assert!(body["checks"]["database"].as_str().is_some_and(|d| d.starts_with("error: ")), "{body}");
