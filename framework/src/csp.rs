@@ -40,18 +40,17 @@ use crate::site::app::App;
 use crate::templates::Context;
 use crate::{Response, Result};
 
-/// The app: its middleware joins the default list, and templates get `csp_nonce`.
+pub use crate::middleware::CspNonce;
+
+/// The app: its middleware joins the default list, and templates get `csp_nonce`: this
+/// response's nonce, or an empty string when the policy has none (so a template that uses it
+/// renders under any setting).
 pub fn app() -> App {
     App::new("csp").middleware(ContentSecurityPolicy).context_processor(|req: &Request, ctx: &mut Context| {
-        if let Some(CspNonce(nonce)) = req.local::<CspNonce>() {
-            ctx.insert("csp_nonce", &nonce);
-        }
+        let nonce = req.local::<CspNonce>().map(|n| n.0).unwrap_or_default();
+        ctx.insert("csp_nonce", &nonce);
     })
 }
-
-/// This response's nonce, kept on the request for the templates it renders.
-#[derive(Clone)]
-pub struct CspNonce(pub String);
 
 /// Sends SECURE_CSP and SECURE_CSP_REPORT_ONLY (see the [module](self)).
 pub struct ContentSecurityPolicy;
@@ -124,6 +123,10 @@ mod tests {
         crate::shortcuts::render(&req, "csp_page.html", Context::new())
     }
 
+    async fn broken(_req: Request) -> Result<Response> {
+        Err(crate::Error::new(crate::ErrorKind::Internal, "the view broke"))
+    }
+
     async fn own_policy(_req: Request) -> Result<Response> {
         Ok(Response::text("embedded").with_header("content-security-policy", "frame-ancestors https://partner.example"))
     }
@@ -134,12 +137,14 @@ mod tests {
             .settings(settings)
             .templates(crate::assets!("src/handler/test_templates"))
             .app(app())
-            .app(
-                App::new("pages").urls(
-                    "",
-                    UrlConf::app("pages").path("nonce/", get(page), "page").path("own/", get(own_policy), "own"),
+            .app(App::new("pages").urls(
+                "",
+                UrlConf::app("pages").path("nonce/", get(page), "page").path("own/", get(own_policy), "own").path(
+                    "broken/",
+                    get(broken),
+                    "broken",
                 ),
-            )
+            ))
             .build()
             .unwrap()
     }
@@ -165,6 +170,12 @@ mod tests {
             seen.push(nonce);
         }
         assert_ne!(seen[0], seen[1]);
+        // The DEBUG error page's own style carries the nonce too.
+        let broken = c.get("/broken/").await;
+        assert_eq!(broken.status(), 500);
+        let header = broken.header("content-security-policy").unwrap();
+        let nonce = header.split("'nonce-").nth(1).and_then(|n| n.split('\'').next()).unwrap();
+        assert!(broken.text().contains(&format!("<style nonce=\"{nonce}\">")), "{}", broken.text());
         // A view's own policy stands.
         let own = c.get("/own/").await;
         assert_eq!(own.header("content-security-policy"), Some("frame-ancestors https://partner.example"));

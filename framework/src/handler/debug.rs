@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::error::Error;
 use crate::http::Response;
+use crate::middleware::CspNonce;
 use crate::request::Request;
 use crate::templates;
 
@@ -29,9 +30,11 @@ header.nf{background:#eef4ff}h1{margin:0 0 4px;font-size:22px}h2{font-size:16px;
 pre{background:#f6f6f6;padding:12px;overflow:auto;border-radius:4px}table{border-collapse:collapse}td,th{text-align:left;padding:2px 12px 2px 0;vertical-align:top;font-family:monospace}\
 .loc{background:#fee;border:1px solid #f99;padding:8px 12px;border-radius:4px}ol li{font-family:monospace}.muted{color:#666}";
 
-fn page(class: &str, title: &str, summary: &str, body: &str) -> String {
+fn page(req: &Request, class: &str, title: &str, summary: &str, body: &str) -> String {
+    // Under a Content-Security-Policy the style needs the response's nonce to apply.
+    let nonce = req.local::<CspNonce>().map(|n| format!(" nonce=\"{}\"", esc(&n.0))).unwrap_or_default();
     format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=robots content=noindex><title>{t}</title><style>{STYLE}</style></head>\
+        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=robots content=noindex><title>{t}</title><style{nonce}>{STYLE}</style></head>\
          <body><header class={class}><h1>{t}</h1><div>{summary}</div></header><main>{body}\
          <p class=muted>You're seeing this error because you have <code>DEBUG = true</code> in your settings. Change that to false, and djambda will display a standard page.</p></main></body></html>",
         t = esc(title),
@@ -100,7 +103,7 @@ pub(crate) fn technical_500(req: &Request, err: &Error) -> Response {
     body.push_str(&request_table(req));
     let reason = err.status().canonical_reason().unwrap_or("Error");
     let title = format!("{reason} at {}", req.path());
-    Response::html(page("", &title, &esc(err.message()), &body))
+    Response::html(page(req, "", &title, &esc(err.message()), &body))
 }
 
 /// The developer 404 page: what was asked, and the patterns tried in order.
@@ -131,5 +134,5 @@ pub(crate) fn technical_404(req: &Request, err: &Error) -> Response {
         );
     }
     body.push_str(&request_table(req));
-    Response::html(page("nf", "Page not found (404)", &esc(err.message()), &body))
+    Response::html(page(req, "nf", "Page not found (404)", &esc(err.message()), &body))
 }

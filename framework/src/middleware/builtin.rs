@@ -63,6 +63,12 @@ impl Middleware for RequestLog {
     }
 }
 
+/// The nonce this response's inline scripts and styles carry, kept on the request by a
+/// Content-Security-Policy middleware ([`csp`](crate::csp)) for the pages rendered for it,
+/// the framework's own DEBUG pages among them.
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
 /// Route metadata for a load balancer's or an orchestrator's probe (the health app's `/healthz`
 /// and `/readyz`): [`AllowedHosts`] lets it through under any `Host`, and
 /// [`SecurityMiddleware`] does not redirect it to HTTPS. Probes come by the instance's address

@@ -12,7 +12,7 @@ mod builtin;
 mod gzip;
 mod list;
 
-pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, Probe, RequestLog, SecurityMiddleware};
+pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, CspNonce, Probe, RequestLog, SecurityMiddleware};
 pub use gzip::Compression;
 pub use list::MiddlewareList;
 
