@@ -201,6 +201,7 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
     assert!(readme.starts_with("# mysite\n\n```sh\ncargo manage runserver "), "{readme}");
     assert!(readme.contains("\ncargo test "), "{readme}");
     assert!(site.read(".gitignore").contains("/target"));
+    assert!(site.read("migrations/src/lib.rs").contains("vec![]"), "the site's own, empty migration set");
     assert!(site.read(".cargo/config.toml").contains("manage = \"run --quiet -p mysite --bin manage --\""));
     let settings = site.read("{name}/settings.toml");
     assert!(settings.contains("SECRET_KEY = \"djambda-insecure-"), "{settings}");
@@ -220,6 +221,8 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
     assert!(migrated.status.success(), "{:?}", text(&migrated));
     assert!(text(&migrated).0.contains("Applying auth.0001_initial... OK"), "{:?}", text(&migrated));
     assert!(site.path("{name}/db.sqlite3").is_file(), "the database is the site's BASE_DIR/db.sqlite3");
+    let nothing = site.manage(&["makemigrations"]);
+    assert_eq!(text(&nothing).0, "No changes detected\n", "{:?}", text(&nothing));
     {
         let server = site.runserver(&["--noreload"]);
         let (status, body) = server.get("/").unwrap();

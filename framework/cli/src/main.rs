@@ -18,8 +18,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Writes a new site: a cargo workspace with the site crate (its `manage` binary, settings,
-    /// URLs and a first page), templates, static files, `.cargo/config.toml` for `cargo manage`,
-    /// a README and a .gitignore.
+    /// URLs and a first page), its migrations crate, templates, static files,
+    /// `.cargo/config.toml` for `cargo manage`, a README and a .gitignore.
     Startproject {
         /// The site's name, which is also its crate's: lower-case letters, digits and `_`.
         name: String,
