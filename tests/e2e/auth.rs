@@ -753,3 +753,64 @@ async fn sessions_in_redis() {
     // DEBUG is off: the failed check is named, its details are in the log only.
     assert_eq!(body["checks"]["sessions"], "error", "{body}");
 }
+
+/// Django's password change, logged in: the old password must be right, the new one typed
+/// twice and good enough; after it, this session goes on, the user's other sessions end, and
+/// only the new password logs in.
+#[tokio::test]
+async fn a_logged_in_user_changes_their_password() {
+    const FORM: &str = "/accounts/password_change/";
+    let site = crm_site("auth-password-change", &[]);
+    let mut anonymous = browser(&site);
+    let refused = anonymous.get(FORM).await;
+    assert_eq!(refused.status(), 302);
+    assert_eq!(refused.location(), Some("/accounts/login/?next=%2Faccounts%2Fpassword_change%2F"));
+
+    let mut c = browser(&site);
+    let mut elsewhere = browser(&site);
+    assert_eq!(log_in(&mut c, "demo", "demo", "/").await.status(), 302);
+    assert_eq!(log_in(&mut elsewhere, "demo", "demo", "/").await.status(), 302);
+    let page = c.get(FORM).await;
+    assert_eq!(page.status(), 200);
+    for field in ["old_password", "new_password1", "new_password2"] {
+        assert!(
+            page.text().contains(&format!("name=\"{field}\" type=\"password\""))
+                || page.text().contains(&format!("type=\"password\" name=\"{field}\"")),
+            "{field}: {}",
+            page.text()
+        );
+    }
+    for (fields, says) in [
+        (
+            [("old_password", "wrong"), ("new_password1", "Kr3stel-Bay-41"), ("new_password2", "Kr3stel-Bay-41")],
+            "Your old password was entered incorrectly.",
+        ),
+        (
+            [("old_password", "demo"), ("new_password1", "Kr3stel-Bay-41"), ("new_password2", "Kr3stel-Bay-42")],
+            "The two password fields didn’t match.",
+        ),
+        (
+            [("old_password", "demo"), ("new_password1", "12345678901"), ("new_password2", "12345678901")],
+            "This password is entirely numeric.",
+        ),
+    ] {
+        let answer = submit(&mut c, FORM, &fields).await;
+        assert_eq!(answer.status(), 200, "{says}");
+        assert!(answer.text().contains(&escaped(says)), "{says}: {}", answer.text());
+    }
+    let changed = submit(
+        &mut c,
+        FORM,
+        &[("old_password", "demo"), ("new_password1", "Kr3stel-Bay-41"), ("new_password2", "Kr3stel-Bay-41")],
+    )
+    .await;
+    assert_eq!(changed.status(), 302, "{}", changed.text());
+    assert_eq!(changed.location(), Some("/accounts/password_change/done/"));
+    let done = c.get("/accounts/password_change/done/").await;
+    assert!(done.text().contains("Password change successful"), "{}", done.text());
+    assert_eq!(c.get("/").await.status(), 200, "this session goes on");
+    assert_eq!(elsewhere.get("/").await.status(), 302, "the other session ended");
+    let mut again = browser(&site);
+    assert_eq!(log_in(&mut again, "demo", "demo", "/").await.status(), 200, "the old password no longer logs in");
+    assert_eq!(log_in(&mut again, "demo", "Kr3stel-Bay-41", "/").await.status(), 302);
+}

@@ -49,7 +49,10 @@ pub use decorators::{
 use models::user;
 use permissions::PermTable;
 pub use permissions::{model_permissions, sync_permissions};
-pub use views::{AuthenticationForm, login_view, logout_view, url_has_allowed_host_and_scheme, urls};
+pub use views::{
+    AuthenticationForm, PasswordChangeForm, login_view, logout_view, password_change_done_view, password_change_view,
+    url_has_allowed_host_and_scheme, urls,
+};
 
 use crate::error::Result;
 use crate::http::Response;

@@ -1,9 +1,15 @@
-//! The login and logout views at Django's URLs, and the check that keeps `next=` on this site.
+//! The login, logout and password change views at Django's URLs, and the check that keeps
+//! `next=` on this site.
 
 use http::StatusCode;
 
-use super::decorators::resolve_url;
-use super::{authenticate, login, logout, throttle};
+use sea_orm::EntityTrait;
+
+use super::decorators::{login_required, resolve_url};
+use super::hashers::check_password;
+use super::models::user;
+use super::password_validation::validate_password;
+use super::{authenticate, login, logout, set_password, throttle};
 use crate::error::Result;
 use crate::forms::{BoundForm, Form};
 use crate::http::Response;
@@ -22,8 +28,24 @@ pub struct AuthenticationForm {
     pub password: String,
 }
 
-/// Django's `django.contrib.auth.urls` for djambda: `login/` (`login`) and `logout/`
-/// (`logout`, POST only). The auth app mounts them under `accounts/`.
+/// The password change form (Django's `PasswordChangeForm`): the old password, and the new
+/// one twice.
+#[derive(Form, Debug)]
+pub struct PasswordChangeForm {
+    /// The password the user has now.
+    #[form(label = "Old password", widget = "password")]
+    pub old_password: String,
+    /// The new password.
+    #[form(label = "New password", widget = "password")]
+    pub new_password1: String,
+    /// The new password again.
+    #[form(label = "New password confirmation", widget = "password")]
+    pub new_password2: String,
+}
+
+/// Django's `django.contrib.auth.urls` for djambda: `login/` (`login`), `logout/` (`logout`,
+/// POST only), `password_change/` (`password_change`) and `password_change/done/`
+/// (`password_change_done`). The auth app mounts them under `accounts/`.
 ///
 /// ```
 /// use djambda::prelude::*;
@@ -38,11 +60,15 @@ pub struct AuthenticationForm {
 /// assert_eq!(site.reverse("login", &[]).unwrap(), "/users/login/");
 /// ```
 pub fn urls() -> UrlConf {
-    UrlConf::new().path("login/", get(login_view).post(login_view).login_not_required(), "login").path(
-        "logout/",
-        crate::routing::post(logout_view).login_not_required(),
-        "logout",
-    )
+    UrlConf::new()
+        .path("login/", get(login_view).post(login_view).login_not_required(), "login")
+        .path("logout/", crate::routing::post(logout_view).login_not_required(), "logout")
+        .path(
+            "password_change/",
+            login_required(get(password_change_view).post(password_change_view)),
+            "password_change",
+        )
+        .path("password_change/done/", login_required(get(password_change_done_view)), "password_change_done")
 }
 
 /// Whether `url` is safe to redirect to after login: a path on this site, or an absolute URL
@@ -165,4 +191,57 @@ pub async fn logout_view(req: Request) -> Result<Response> {
         Some(to) => Ok(Response::redirect(&resolve_url(&req, to)?)),
         None => render(&req, "registration/logged_out.html", crate::context! {}),
     }
+}
+
+/// The logged-in user's password change (Django's `PasswordChangeView`): the old password must
+/// be right and the new one must pass the password validators (AUTH_PASSWORD_MIN_LENGTH, not
+/// too like the username or email, not a common one, not all digits). Every other session of
+/// the user ends, as the old password's digest no longer matches; this one goes on under a
+/// new key.
+pub async fn password_change_view(req: Request) -> Result<Response> {
+    let Some(current) = req.user() else { return super::decorators::redirect_to_login(&req) };
+    if req.method() != http::Method::POST {
+        return show_password_change(&req, &PasswordChangeForm::unbound());
+    }
+    let mut form = PasswordChangeForm::bind(&req)?;
+    let Some(data) =
+        form.cleaned_data().map(|d| (d.old_password.clone(), d.new_password1.clone(), d.new_password2.clone()))
+    else {
+        return show_password_change(&req, &form);
+    };
+    let (old, new1, new2) = data;
+    let db = req.db().await?;
+    let model = user::Entity::find_by_id(current.id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("the user is gone"))?;
+    if !check_password(&old, &model.password) {
+        form.add_error(Some("old_password"), "Your old password was entered incorrectly. Please enter it again.");
+    }
+    if new1 != new2 {
+        form.add_error(Some("new_password2"), "The two password fields didn’t match.");
+    } else {
+        let min_length = req.settings().auth.password_min_length;
+        let similar =
+            [model.username.as_str(), model.email.as_str(), model.first_name.as_str(), model.last_name.as_str()];
+        for problem in validate_password(&new2, min_length, &similar) {
+            form.add_error(Some("new_password2"), problem);
+        }
+    }
+    if !form.is_valid() {
+        return show_password_change(&req, &form);
+    }
+    let updated = set_password(&db, &model, &new2).await?;
+    // Django's update_session_auth_hash: this session, under a new key, knows the new digest.
+    login(&req, &updated).await?;
+    Ok(Response::redirect(&req.reverse("password_change_done", &[])?))
+}
+
+fn show_password_change(req: &Request, form: &BoundForm<PasswordChangeForm>) -> Result<Response> {
+    render(req, "registration/password_change_form.html", crate::context! { form })
+}
+
+/// The page after a password change (Django's `PasswordChangeDoneView`).
+pub async fn password_change_done_view(req: Request) -> Result<Response> {
+    render(&req, "registration/password_change_done.html", crate::context! {})
 }
