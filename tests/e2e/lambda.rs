@@ -1287,17 +1287,24 @@ async fn cold_start_polls_for_work_before_any_request() {
     assert_eq!(function.api.init_error(), None, "no init error");
     let (_, seen) = function.send(Shape::FunctionUrl, &Shape::FunctionUrl.request(&Req::get("/", 200)), None).await;
     assert_eq!(seen.status, 200, "{}", seen.text());
-    // On Lambda the request log is JSON, one object per line, with the invocation's id.
-    let lines: Vec<String> = function.process.stderr.try_iter().collect();
-    let logged: Vec<Value> = lines.iter().filter_map(|l| serde_json::from_str::<Value>(l).ok()).collect();
-    assert!(
-        logged.iter().any(|l| l["path"] == "/"
+    // On Lambda the request log is JSON, one object per line, with the invocation's id. The
+    // line may reach the reader thread after the response does: wait for it a little.
+    let is_the_line = |l: &Value| {
+        l["path"] == "/"
             && l["status"] == 200
             && l["method"] == "GET"
             && l["requestId"].as_str().is_some_and(|id| !id.is_empty())
-            && l["durationMs"].is_number()),
-        "no JSON request log line in {lines:?}"
-    );
+            && l["durationMs"].is_number()
+    };
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().filter_map(|l: &String| serde_json::from_str::<Value>(l).ok()).any(|l| is_the_line(&l)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match function.process.stderr.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("no JSON request log line in {lines:?}"),
+        }
+    }
 }
 
 /// With DEBUG off and no SECRET_KEY the function refuses to start: it reports why to the
