@@ -217,6 +217,14 @@ fn a_new_site_is_built_served_given_an_app_and_reloaded_on_a_change() {
     assert!(text(&bad).1.contains("'my-site' is not a valid site name"), "{:?}", text(&bad));
 
     site.build();
+    // The site's own tests, as `cargo test` runs them there.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut tested = tests::process::nested_cargo(cargo);
+    tested.args(["test", "--quiet"]).current_dir(&site.root);
+    site.cargo_env(&mut tested);
+    let tested = tested.output().unwrap();
+    assert!(tested.status.success(), "the new site's tests failed:\n{}\n{}", text(&tested).0, text(&tested).1);
+    assert!(text(&tested).0.contains("2 passed"), "{}", text(&tested).0);
     let migrated = site.manage(&["migrate"]);
     assert!(migrated.status.success(), "{:?}", text(&migrated));
     assert!(text(&migrated).0.contains("Applying auth.0001_initial... OK"), "{:?}", text(&migrated));

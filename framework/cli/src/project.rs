@@ -32,6 +32,7 @@ const FILES: &[(&str, &str)] = &[
     ("{name}/src/urls.rs", include_str!("../project_template/site/src/urls.rs-tpl")),
     ("{name}/src/views.rs", include_str!("../project_template/site/src/views.rs-tpl")),
     ("{name}/static/site.css", include_str!("../project_template/site/static/site.css-tpl")),
+    ("{name}/tests/pages.rs", include_str!("../project_template/site/tests/pages.rs-tpl")),
     ("migrations/Cargo.toml", include_str!("../project_template/migrations/Cargo.toml-tpl")),
     ("migrations/src/lib.rs", include_str!("../project_template/migrations/src/lib.rs-tpl")),
     ("templates/base.html", include_str!("../project_template/templates/base.html-tpl")),
