@@ -32,6 +32,10 @@ pub(crate) const LISTEN_FD_ENV: &str = "DJAMBDA_RUNSERVER_LISTEN_FD";
 /// How often the files are looked at.
 const POLL: Duration = Duration::from_millis(300);
 
+/// How long a rebuilt server may take to say it is serving before it is given up on (the old
+/// one answers meanwhile).
+const RESTART_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Set by SIGTERM or SIGINT: the parent stops its server (which finishes its requests) and exits,
 /// as the server itself would.
 static STOPPING: AtomicBool = AtomicBool::new(false);
@@ -132,14 +136,18 @@ impl Reloader {
                 return ExitCode::FAILURE;
             }
         };
-        if !self.wait_ready(&mut server) {
-            if stopping() {
+        // The first start may create the database and load its data: no time limit.
+        match wait_ready(&mut server, None) {
+            Started::Serving => {}
+            Started::Stopping | Started::TimedOut => {
                 stop(server.child);
                 return ExitCode::SUCCESS;
             }
-            // The first build does not start: nothing to fall back on, as without reloading.
-            let status = server.child.wait().ok().and_then(|s| s.code()).unwrap_or(1);
-            return ExitCode::from(status.clamp(1, 255) as u8);
+            Started::Exited => {
+                // The first build does not start: nothing to fall back on, as without reloading.
+                let status = server.child.wait().ok().and_then(|s| s.code()).unwrap_or(1);
+                return ExitCode::from(status.clamp(1, 255) as u8);
+            }
         }
         let mut live = Some(server);
         let mut seen = snapshot(&self.watched);
@@ -182,14 +190,26 @@ impl Reloader {
                     continue;
                 }
             };
-            if !self.wait_ready(&mut next) {
-                if stopping() {
+            match wait_ready(&mut next, Some(RESTART_TIMEOUT)) {
+                Started::Serving => {}
+                Started::Stopping => {
                     stop(next.child);
                     continue;
                 }
-                let status = next.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                println!("The new build did not start ({status}); the last good server keeps answering.");
-                continue;
+                Started::TimedOut => {
+                    stop(next.child);
+                    println!(
+                        "The new build did not start serving within {} s, so it was stopped; the last good server \
+                         keeps answering.",
+                        RESTART_TIMEOUT.as_secs()
+                    );
+                    continue;
+                }
+                Started::Exited => {
+                    let status = next.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    println!("The new build did not start ({status}); the last good server keeps answering.");
+                    continue;
+                }
             }
             if let Some(old) = live.replace(next) {
                 stop(old.child);
@@ -201,46 +221,69 @@ impl Reloader {
     fn start(&self) -> Result<Server, String> {
         let fd = self.listener.as_raw_fd();
         let mut command = Command::new(&self.exe);
-        command.arg("runserver").args(&self.args).env(LISTEN_FD_ENV, fd.to_string()).stdout(Stdio::piped());
+        command.arg("runserver").args(&self.args).env(LISTEN_FD_ENV, fd.to_string());
         inherit_socket_and_die_with_parent(&mut command, fd);
-        let mut child = command.spawn().map_err(|e| format!("could not run {}: {e}", self.exe.display()))?;
-        let stdout = child.stdout.take().ok_or("the server's output was not captured")?;
-        let (tx, ready) = mpsc::channel();
-        let ready_line = self.ready_line;
-        // Its lines are passed on as they come; the banner's last one says it is serving.
-        std::thread::spawn(move || {
-            let mut out = std::io::stdout();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-                if line == ready_line {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        Ok(Server { child, ready })
+        spawn_server(command, self.ready_line).map_err(|e| format!("could not run {}: {e}", self.exe.display()))
     }
+}
 
-    /// Waits until the server says it is serving (true), or exits or this parent is asked to
-    /// stop (false).
-    fn wait_ready(&self, server: &mut Server) -> bool {
-        loop {
-            if stopping() {
-                return false;
+/// Runs `command` with its output passed on line by line, watching for `ready_line`, the
+/// banner's last line, which says it is serving.
+fn spawn_server(mut command: Command, ready_line: &'static str) -> std::io::Result<Server> {
+    let mut child = command.stdout(Stdio::piped()).spawn()?;
+    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("the server's output was not captured"))?;
+    let (tx, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = std::io::stdout();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+            if line == ready_line {
+                let _ = tx.send(());
             }
-            match server.ready.recv_timeout(Duration::from_millis(50)) {
-                Ok(()) => return true,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if let Ok(Some(_)) = server.child.try_wait() {
-                        return false;
-                    }
+        }
+    });
+    Ok(Server { child, ready })
+}
+
+/// How a server's start ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Started {
+    /// It said it is serving.
+    Serving,
+    /// It exited (or closed its output) first.
+    Exited,
+    /// It said nothing within the time given: stuck, say, on a database that does not answer.
+    TimedOut,
+    /// This parent was asked to stop meanwhile.
+    Stopping,
+}
+
+/// Waits until the server says it is serving, exits, outlasts `timeout`, or this parent is
+/// asked to stop.
+fn wait_ready(server: &mut Server, timeout: Option<Duration>) -> Started {
+    let began = std::time::Instant::now();
+    loop {
+        if stopping() {
+            return Started::Stopping;
+        }
+        match server.ready.recv_timeout(Duration::from_millis(50)) {
+            Ok(()) => return Started::Serving,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Started::Exited,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    return Started::Exited;
+                }
+                if timeout.is_some_and(|t| began.elapsed() > t) {
+                    return Started::TimedOut;
                 }
             }
         }
     }
+}
 
+impl Reloader {
     /// `cargo build` of the site's binary, its messages and errors on the terminal. A stop
     /// signal ends the build too.
     fn build(&self) -> bool {
@@ -462,6 +505,26 @@ mod tests {
         std::fs::remove_file(dir.join("src/new.rs")).unwrap();
         assert_eq!(first_change(&added, &snapshot(&roots)), Some(dir.join("src/new.rs").as_path()));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_server_start_ends_serving_exited_or_timed_out() {
+        let sh = |script: &str| {
+            let mut c = Command::new("sh");
+            c.args(["-c", script]);
+            c
+        };
+        let mut serving = spawn_server(sh("echo starting; echo READY; sleep 5"), "READY").unwrap();
+        assert_eq!(wait_ready(&mut serving, Some(Duration::from_secs(10))), Started::Serving);
+        let _ = serving.child.kill();
+        let mut exited = spawn_server(sh("echo starting; exit 3"), "READY").unwrap();
+        assert_eq!(wait_ready(&mut exited, None), Started::Exited);
+        assert_eq!(exited.child.wait().unwrap().code(), Some(3));
+        let mut stuck = spawn_server(sh("echo starting; sleep 30"), "READY").unwrap();
+        let began = std::time::Instant::now();
+        assert_eq!(wait_ready(&mut stuck, Some(Duration::from_millis(300))), Started::TimedOut);
+        assert!(began.elapsed() < Duration::from_secs(5));
+        stop(stuck.child);
     }
 
     #[test]
