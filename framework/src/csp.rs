@@ -190,6 +190,8 @@ mod tests {
             ("SECURE_CSP = \"default_src 'self'\"", "is not a CSP directive"),
             ("SECURE_CSP = \"img-src a; img-src b\"", "twice"),
             ("SECURE_CSP = \"img-src a,b\"", "is not a CSP source"),
+            // A header cannot carry it: the policy would be dropped without a word.
+            ("SECURE_CSP = \"img-src https://bücher.example\"", "xn-- form"),
             ("SECURE_CSP = { img-src = 3 }", "a table of directives"),
         ] {
             let err = Settings::from_sources(Some(bad), |_| None).unwrap_err().to_string();

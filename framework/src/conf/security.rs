@@ -50,8 +50,11 @@ fn parse_csp(key: &str, raw: &str) -> Result<Vec<(String, Vec<String>)>, String>
             return Err(format!("{key} names the directive `{directive}` twice"));
         }
         let sources: Vec<String> = words.map(str::to_owned).collect();
-        if let Some(bad) = sources.iter().find(|s| s.contains(',') || s.chars().any(char::is_control)) {
-            return Err(format!("{key}: {bad:?} is not a CSP source (sources are separated by spaces)"));
+        if let Some(bad) = sources.iter().find(|s| s.contains(',') || !s.chars().all(|c| c.is_ascii_graphic())) {
+            return Err(format!(
+                "{key}: {bad:?} is not a CSP source (sources are separated by spaces, and a host outside ASCII is \
+                 written in its xn-- form)"
+            ));
         }
         policy.push((directive, sources));
     }
