@@ -124,6 +124,12 @@ impl Database {
         &self.url
     }
 
+    /// Whether the database answers: a connection from the pool, and sea-orm's ping on it
+    /// (`manage check --database` and the readiness check both ask this).
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.connection().await?.ping().await?)
+    }
+
     /// The connection pool, opened on first use. A failure is a 503 for this request and is not
     /// remembered: the next call tries again. An SQLite file replaced since it was opened is
     /// reopened (noticed within a second); a file that is gone is a 503 until it is back.

@@ -373,10 +373,7 @@ pub(crate) fn block_on<T>(work: impl std::future::Future<Output = Result<T, Stri
 }
 
 fn check_database(site: &Site) -> Result<(), String> {
-    block_on(async {
-        let db = site.database().connection().await.map_err(|e| e.to_string())?;
-        db.ping().await.map_err(|e| e.to_string())
-    })
+    block_on(async { site.database().ping().await.map_err(|e| e.to_string()) })
 }
 
 fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {

@@ -139,8 +139,8 @@ impl Site {
         &self.inner.base_dir
     }
 
-    /// Runs the readiness checks, all at once, each within 3 seconds: the database (a
-    /// connection from the pool and `SELECT 1`), then every app's
+    /// Runs the readiness checks, all at once, each within 3 seconds: the database
+    /// ([`Database::ping`]), then every app's
     /// ([`App::readiness_check`](crate::App::readiness_check)).
     ///
     /// ```
@@ -160,13 +160,8 @@ impl Site {
     pub async fn readiness(&self) -> Readiness {
         let database = {
             let db = self.inner.database.clone();
-            Box::pin(async move {
-                let conn = db.connection().await.map_err(|e| e.to_string())?;
-                sea_orm::ConnectionTrait::execute_unprepared(&conn, "SELECT 1")
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }) as BoxFuture<'static, Result<(), String>>
+            Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+                as BoxFuture<'static, Result<(), String>>
         };
         let mut named = vec![("database".to_owned(), database)];
         for (name, check) in &self.inner.readiness {
