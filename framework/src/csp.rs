@@ -30,7 +30,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http::{HeaderName, HeaderValue, header};
+use http::{HeaderValue, header};
 
 use crate::conf::CSP_NONCE;
 use crate::middleware::{Middleware, Next};
@@ -46,10 +46,71 @@ pub use crate::middleware::CspNonce;
 /// response's nonce, or an empty string when the policy has none (so a template that uses it
 /// renders under any setting).
 pub fn app() -> App {
-    App::new("csp").middleware(ContentSecurityPolicy).context_processor(|req: &Request, ctx: &mut Context| {
-        let nonce = req.local::<CspNonce>().map(|n| n.0).unwrap_or_default();
-        ctx.insert("csp_nonce", &nonce);
-    })
+    App::new("csp")
+        .middleware(ContentSecurityPolicy)
+        .context_processor(|req: &Request, ctx: &mut Context| {
+            let nonce = req.local::<CspNonce>().map(|n| n.0).unwrap_or_default();
+            ctx.insert("csp_nonce", &nonce);
+        })
+        // The headers are written out once per site; a response only fills in its nonce.
+        .on_ready(|setup| {
+            let security = &setup.settings().security;
+            let policies = Policies {
+                enforce: Policy::written(&security.csp),
+                report_only: Policy::written(&security.csp_report_only),
+            };
+            setup.insert_state(policies);
+            Ok(())
+        })
+}
+
+/// SECURE_CSP and SECURE_CSP_REPORT_ONLY as their headers say them.
+struct Policies {
+    enforce: Option<Policy>,
+    report_only: Option<Policy>,
+}
+
+/// A policy's header text, in the pieces between which a response's nonce goes.
+struct Policy {
+    pieces: Vec<String>,
+}
+
+impl Policy {
+    fn written(directives: &[(String, Vec<String>)]) -> Option<Policy> {
+        if directives.is_empty() {
+            return None;
+        }
+        let (mut pieces, mut current) = (Vec::new(), String::new());
+        for (i, (directive, sources)) in directives.iter().enumerate() {
+            if i > 0 {
+                current.push_str("; ");
+            }
+            current.push_str(directive);
+            for source in sources {
+                current.push(' ');
+                if source == CSP_NONCE {
+                    pieces.push(std::mem::take(&mut current));
+                } else {
+                    current.push_str(source);
+                }
+            }
+        }
+        pieces.push(current);
+        Some(Policy { pieces })
+    }
+
+    fn uses_nonce(&self) -> bool {
+        self.pieces.len() > 1
+    }
+
+    fn value(&self, nonce: Option<&str>) -> Option<HeaderValue> {
+        let text = match nonce {
+            Some(nonce) => self.pieces.join(&format!("'nonce-{nonce}'")),
+            None => self.pieces.concat(),
+        };
+        // Settings admit only visible ASCII in a policy, which a header can always carry.
+        HeaderValue::from_str(&text).ok()
+    }
 }
 
 /// Sends SECURE_CSP and SECURE_CSP_REPORT_ONLY (see the [module](self)).
@@ -59,13 +120,15 @@ impl Middleware for ContentSecurityPolicy {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
             let site = req.site().clone();
-            let security = &site.settings().security;
-            if security.csp.is_empty() && security.csp_report_only.is_empty() {
+            let Some(policies) = site.state::<Policies>() else { return Ok(next.run(req).await) };
+            let all = [
+                (header::CONTENT_SECURITY_POLICY, &policies.enforce),
+                (header::CONTENT_SECURITY_POLICY_REPORT_ONLY, &policies.report_only),
+            ];
+            if all.iter().all(|(_, p)| p.is_none()) {
                 return Ok(next.run(req).await);
             }
-            let uses_nonce =
-                |policy: &[(String, Vec<String>)]| policy.iter().any(|(_, s)| s.iter().any(|s| s == CSP_NONCE));
-            let nonce = (uses_nonce(&security.csp) || uses_nonce(&security.csp_report_only)).then(|| {
+            let nonce = all.iter().any(|(_, p)| p.as_ref().is_some_and(Policy::uses_nonce)).then(|| {
                 let mut bytes = [0u8; 16];
                 crate::signing::fill_random(&mut bytes);
                 BASE64.encode(bytes)
@@ -75,39 +138,17 @@ impl Middleware for ContentSecurityPolicy {
             }
             let mut resp = next.run(req).await;
             let headers = resp.headers_mut();
-            for (name, policy) in [
-                (header::CONTENT_SECURITY_POLICY, &security.csp),
-                (header::CONTENT_SECURITY_POLICY_REPORT_ONLY, &security.csp_report_only),
-            ] {
-                set_policy(headers, name, policy, nonce.as_deref());
+            for (name, policy) in all {
+                // A response that set its own policy keeps it.
+                if let Some(policy) = policy
+                    && !headers.contains_key(&name)
+                    && let Some(value) = policy.value(nonce.as_deref())
+                {
+                    headers.insert(name, value);
+                }
             }
             Ok(resp)
         })
-    }
-}
-
-/// Writes `policy` under `name` unless empty or the response set its own (a view that needs
-/// another policy keeps it).
-fn set_policy(headers: &mut http::HeaderMap, name: HeaderName, policy: &[(String, Vec<String>)], nonce: Option<&str>) {
-    if policy.is_empty() || headers.contains_key(&name) {
-        return;
-    }
-    let written: Vec<String> = policy
-        .iter()
-        .map(|(directive, sources)| {
-            let mut part = directive.clone();
-            for source in sources {
-                part.push(' ');
-                match nonce {
-                    Some(nonce) if source == CSP_NONCE => part.push_str(&format!("'nonce-{nonce}'")),
-                    _ => part.push_str(source),
-                }
-            }
-            part
-        })
-        .collect();
-    if let Ok(value) = HeaderValue::from_str(&written.join("; ")) {
-        headers.insert(name, value);
     }
 }
 
