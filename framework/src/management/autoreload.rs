@@ -44,10 +44,6 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     STOPPING.store(true, Ordering::SeqCst);
 }
 
-fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
-
 /// The listening socket a reloading parent passed down, if this process is one of its servers.
 pub(crate) fn inherited_listener() -> Result<Option<std::net::TcpListener>, String> {
     listener_from(std::env::var_os(LISTEN_FD_ENV).as_deref())
@@ -99,7 +95,13 @@ pub(crate) fn run(site: &Site, addr: SocketAddr, args: &[String], ready_line: &'
     };
     println!("Watching for file changes: a saved .rs or .toml file rebuilds the site and restarts the server.");
     let bin = exe.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "manage".into());
-    let reloader = Reloader { exe, cargo, manifest, bin, args: args.to_vec(), ready_line, listener, watched };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_stop_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_stop_signal as *const () as libc::sighandler_t);
+    }
+    let reloader =
+        Reloader { exe, cargo, manifest, bin, args: args.to_vec(), ready_line, listener, watched, stop: &STOPPING };
     Some(reloader.watch())
 }
 
@@ -114,6 +116,8 @@ struct Reloader {
     listener: TcpListener,
     watched: Vec<PathBuf>,
     ready_line: &'static str,
+    /// Set when this parent is asked to stop ([`STOPPING`], but for the signals).
+    stop: &'static AtomicBool,
 }
 
 /// A server process and the lines it printed, read by a thread of its own.
@@ -123,12 +127,14 @@ struct Server {
 }
 
 impl Reloader {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
     fn watch(self) -> ExitCode {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(libc::SIGTERM, on_stop_signal as *const () as libc::sighandler_t);
-            libc::signal(libc::SIGINT, on_stop_signal as *const () as libc::sighandler_t);
-        }
+        // Before the server starts: a file saved while it starts (a test's edit once the
+        // banner shows, an editor's save just after `runserver`) is a change to rebuild for.
+        let mut seen = snapshot(&self.watched);
         let mut server = match self.start() {
             Ok(s) => s,
             Err(e) => {
@@ -137,7 +143,7 @@ impl Reloader {
             }
         };
         // The first start may create the database and load its data: no time limit.
-        match wait_ready(&mut server, None) {
+        match wait_ready(&mut server, None, self.stop) {
             Started::Serving => {}
             Started::Stopping | Started::TimedOut => {
                 stop(server.child);
@@ -150,10 +156,9 @@ impl Reloader {
             }
         }
         let mut live = Some(server);
-        let mut seen = snapshot(&self.watched);
         loop {
             std::thread::sleep(POLL);
-            if stopping() {
+            if self.stopping() {
                 if let Some(s) = live {
                     stop(s.child);
                 }
@@ -190,7 +195,7 @@ impl Reloader {
                     continue;
                 }
             };
-            match wait_ready(&mut next, Some(RESTART_TIMEOUT)) {
+            match wait_ready(&mut next, Some(RESTART_TIMEOUT), self.stop) {
                 Started::Serving => {}
                 Started::Stopping => {
                     stop(next.child);
@@ -260,12 +265,11 @@ enum Started {
     Stopping,
 }
 
-/// Waits until the server says it is serving, exits, outlasts `timeout`, or this parent is
-/// asked to stop.
-fn wait_ready(server: &mut Server, timeout: Option<Duration>) -> Started {
+/// Waits until the server says it is serving, exits, outlasts `timeout`, or `stop` is set.
+fn wait_ready(server: &mut Server, timeout: Option<Duration>, stop: &AtomicBool) -> Started {
     let began = std::time::Instant::now();
     loop {
-        if stopping() {
+        if stop.load(Ordering::SeqCst) {
             return Started::Stopping;
         }
         match server.ready.recv_timeout(Duration::from_millis(50)) {
@@ -304,7 +308,7 @@ impl Reloader {
         loop {
             match cargo.try_wait() {
                 Ok(Some(status)) => return status.success(),
-                Ok(None) if stopping() => {
+                Ok(None) if self.stopping() => {
                     stop(cargo);
                     return false;
                 }
@@ -515,16 +519,63 @@ mod tests {
             c
         };
         let mut serving = spawn_server(sh("echo starting; echo READY; sleep 5"), "READY").unwrap();
-        assert_eq!(wait_ready(&mut serving, Some(Duration::from_secs(10))), Started::Serving);
+        assert_eq!(wait_ready(&mut serving, Some(Duration::from_secs(10)), &AtomicBool::new(false)), Started::Serving);
         let _ = serving.child.kill();
         let mut exited = spawn_server(sh("echo starting; exit 3"), "READY").unwrap();
-        assert_eq!(wait_ready(&mut exited, None), Started::Exited);
+        assert_eq!(wait_ready(&mut exited, None, &AtomicBool::new(false)), Started::Exited);
         assert_eq!(exited.child.wait().unwrap().code(), Some(3));
         let mut stuck = spawn_server(sh("echo starting; sleep 30"), "READY").unwrap();
         let began = std::time::Instant::now();
-        assert_eq!(wait_ready(&mut stuck, Some(Duration::from_millis(300))), Started::TimedOut);
+        assert_eq!(
+            wait_ready(&mut stuck, Some(Duration::from_millis(300)), &AtomicBool::new(false)),
+            Started::TimedOut
+        );
         assert!(began.elapsed() < Duration::from_secs(5));
         stop(stuck.child);
+    }
+
+    /// A file saved while the server starts (an editor's save right after `runserver`, a test's
+    /// edit once the banner shows) is a change: the files are looked at before the server
+    /// starts, not once it is serving. (CI once missed such a save for 300 s.)
+    #[test]
+    fn a_change_saved_while_the_server_starts_is_rebuilt() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("djambda-autoreload-start-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/views.rs"), "let app = \"shop\";\n").unwrap();
+        let script = |name: &str, body: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path
+        };
+        // The server saves the change, then says it is serving; cargo notes that it was asked.
+        let views = dir.join("src/views.rs");
+        let server = script("server", format!("echo 'let app = \"gift shop\";' > {views:?}\necho READY\nsleep 30\n"));
+        let built = dir.join("built");
+        let cargo = script("cargo", format!("touch {built:?}\n"));
+        static STOP: AtomicBool = AtomicBool::new(false);
+        let reloader = Reloader {
+            exe: server,
+            cargo: cargo.into_os_string(),
+            manifest: dir.join("Cargo.toml"),
+            bin: "manage".into(),
+            args: vec![],
+            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
+            watched: vec![dir.join("src")],
+            ready_line: "READY",
+            stop: &STOP,
+        };
+        let watching = std::thread::spawn(move || reloader.watch());
+        let began = std::time::Instant::now();
+        while !built.exists() && began.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        STOP.store(true, Ordering::SeqCst);
+        assert_eq!(watching.join().unwrap(), ExitCode::SUCCESS);
+        assert!(built.exists(), "the change saved while the server started was not rebuilt");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
