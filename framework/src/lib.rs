@@ -73,13 +73,17 @@ pub mod routing;
 pub mod shortcuts;
 pub mod site;
 // Apps.
+pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod csp;
 pub mod csrf;
 pub mod forms;
 pub mod health;
+pub mod mail;
 pub mod messages;
 pub mod sessions;
+pub mod tasks;
 pub mod views;
 // Doors.
 pub mod lambda;

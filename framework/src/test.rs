@@ -32,7 +32,20 @@
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode, header};
 
+use crate::mail::EmailMessage;
 use crate::site::Site;
+
+/// The messages the site has sent so far, oldest first (Django's `mail.outbox`). The site must
+/// send through the `locmem` backend (`EMAIL_BACKEND = "locmem"`) with the mail app installed;
+/// a test that reads the outbox of another is wrong, and panics saying so.
+pub fn outbox(site: &Site) -> Vec<EmailMessage> {
+    match crate::mail::outbox(site) {
+        Some(outbox) => outbox.messages(),
+        None => panic!(
+            "the site has no outbox: install djambda::mail::app() and set EMAIL_BACKEND = \"locmem\" for the test"
+        ),
+    }
+}
 
 /// An in-process client for a site.
 pub struct Client {
@@ -137,6 +150,11 @@ impl Client {
         if let Ok(url) = self.site.reverse("logout", &[]) {
             self.post_form(&url, &[]).await;
         }
+    }
+
+    /// The messages the site has sent so far (see [`outbox`]).
+    pub fn outbox(&self) -> Vec<EmailMessage> {
+        outbox(&self.site)
     }
 
     /// Every cookie the client holds, as a `Cookie` header value.

@@ -25,15 +25,15 @@ pub(crate) fn encode(text: &str) -> String {
 }
 
 /// What came back, as a browser sees it.
-struct Answer {
-    status: u16,
-    location: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: Option<String>,
+    pub(crate) body: String,
 }
 
 impl Answer {
     /// The token of the first form on the page.
-    fn csrf_token(&self) -> String {
+    pub(crate) fn csrf_token(&self) -> String {
         let at = self.body.find("name=\"csrfmiddlewaretoken\" value=\"").unwrap_or_else(|| {
             panic!("the page has no CSRF token:\n{}", self.body);
         });
@@ -42,7 +42,7 @@ impl Answer {
     }
 }
 
-enum Door {
+pub(crate) enum Door {
     /// runserver; `prefix` is what a proxy in front of it strips (FORCE_SCRIPT_NAME's case).
     Tcp {
         addr: String,
@@ -57,13 +57,13 @@ enum Door {
 }
 
 /// A browser: a door, a cookie jar, and the page it is on.
-struct Browser {
+pub(crate) struct Browser {
     door: Door,
     cookies: Vec<(String, String)>,
 }
 
 impl Browser {
-    fn new(door: Door) -> Browser {
+    pub(crate) fn new(door: Door) -> Browser {
         Browser { door, cookies: Vec::new() }
     }
 
@@ -192,12 +192,12 @@ impl Browser {
         Answer { status, location, body: text }
     }
 
-    async fn get(&mut self, link: &str) -> Answer {
+    pub(crate) async fn get(&mut self, link: &str) -> Answer {
         self.send("GET", link, None).await
     }
 
     /// Opens the page at `link` and submits its form with `fields` and the page's token.
-    async fn submit(&mut self, link: &str, fields: &[(&str, &str)]) -> Answer {
+    pub(crate) async fn submit(&mut self, link: &str, fields: &[(&str, &str)]) -> Answer {
         let page = self.get(link).await;
         assert_eq!(page.status, 200, "GET {link}: {}", page.body);
         let token = page.csrf_token();

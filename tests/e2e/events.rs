@@ -76,6 +76,7 @@ fn error_message(outcome: Outcome) -> String {
     match outcome {
         Outcome::Error(e) => e["errorMessage"].as_str().unwrap_or_default().to_owned(),
         Outcome::Response(r) => panic!("expected an invocation error, got {r}"),
+        Outcome::Streamed(s) => panic!("expected an invocation error, got a stream: {}", s.prelude),
     }
 }
 
@@ -151,7 +152,10 @@ async fn manage_commands_run_in_the_function() {
     let f = Function::start("manage").await;
     let shown = f.invoke(&json!({"manage": "showmigrations"})).await.response();
     assert_eq!(shown["exit_code"], 0, "{shown}");
-    assert_eq!(shown["stdout"], "auth\n [X] 0001_initial\nsessions\n [X] 0001_initial\ncrm\n [X] 0001_initial\n");
+    assert_eq!(
+        shown["stdout"],
+        "cache\n [X] 0001_initial\n [X] 0002_exact_keys\nauth\n [X] 0001_initial\nsessions\n [X] 0001_initial\ntasks\n [X] 0001_initial\n [X] 0002_long_text\ncrm\n [X] 0001_initial\nadmin\n [X] 0001_initial\n"
+    );
     let dumped = f.invoke(&json!({"manage": ["dumpdata", "crm.company"]})).await.response();
     let companies: Value = serde_json::from_str(dumped["stdout"].as_str().unwrap()).unwrap();
     assert_eq!(companies.as_array().unwrap().len(), 5, "{dumped}");

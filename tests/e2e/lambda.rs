@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Map, Value, json};
-use tests::emulator::{Outcome, RuntimeApi};
+use tests::emulator::{Outcome, RuntimeApi, Streamed};
 use tests::process::{Running, spawn_lambda, spawn_runserver};
 
 use crate::manage_bin;
@@ -255,7 +255,7 @@ pub(crate) struct Seen {
 }
 
 impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.first()).map(String::as_str)
     }
 
@@ -504,7 +504,7 @@ impl Shape {
     /// The event this shape's service sends for `req` (a request from [`Shape::request`]).
     /// `stage` names the API stage (REST and HTTP APIs); REST samples keep their own
     /// (`testStage`) when it is `None`, HTTP APIs their `$default`.
-    fn event(self, req: &Req, stage: Option<&str>) -> Value {
+    pub(crate) fn event(self, req: &Req, stage: Option<&str>) -> Value {
         let mut ev = self.base_event();
         let (body, base64) = event_body(req);
         ev["body"] = body;
@@ -520,7 +520,7 @@ impl Shape {
     }
 
     /// Reads the function's answer as this shape's service does.
-    fn seen(self, resp: &Value) -> Seen {
+    pub(crate) fn seen(self, resp: &Value) -> Seen {
         let status = resp["statusCode"].as_u64().unwrap_or_else(|| panic!("{self}: no statusCode in {resp}")) as u16;
         let body = match (&resp["body"], resp["isBase64Encoded"].as_bool().unwrap_or(false)) {
             (Value::Null, _) => Vec::new(),
@@ -775,8 +775,33 @@ impl Function {
             Ok(Outcome::Error(e)) => {
                 panic!("{what}: the function reported an invocation error: {e}\n{}", self.stderr())
             }
+            Ok(Outcome::Streamed(s)) => panic!("{what}: the function streamed its answer: {}", s.prelude),
             Err(e) => panic!("{what}: {e}; the process {}\n{}", self.status(), self.stderr()),
         }
+    }
+
+    /// Sends `req` as a Function URL would to a function in streaming mode; returns what it
+    /// streamed and the answer as a client reads it.
+    async fn stream(&mut self, req: &Req) -> (Streamed, Seen) {
+        let event = Shape::FunctionUrl.event(req, None).to_string();
+        let streamed = match self.api.invoke_with_timeout(event, Duration::from_secs(60)).await {
+            Ok(Outcome::Streamed(s)) => s,
+            Ok(other) => panic!("{req}: not streamed: {other:?}\n{}", self.stderr()),
+            Err(e) => panic!("{req}: {e}; the process {}\n{}", self.status(), self.stderr()),
+        };
+        let prelude = &streamed.prelude;
+        let status = prelude["statusCode"].as_u64().unwrap_or_else(|| panic!("{req}: no statusCode in {prelude}"));
+        let mut pairs = Vec::new();
+        for (name, value) in prelude["headers"].as_object().into_iter().flatten() {
+            // One value is a string, several an array.
+            let values = value.as_array().cloned().unwrap_or_else(|| vec![value.clone()]);
+            pairs.extend(values.iter().map(|v| (name.clone(), v.as_str().unwrap_or_default().to_owned())));
+        }
+        assert!(!pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case("set-cookie")), "{req}: cookies apart: {prelude}");
+        let cookies = prelude["cookies"].as_array().unwrap_or_else(|| panic!("{req}: no cookies array: {prelude}"));
+        pairs.extend(cookies.iter().map(|c| ("set-cookie".to_owned(), c.as_str().unwrap_or_default().to_owned())));
+        let seen = Seen::from_pairs(status as u16, pairs, streamed.body.clone());
+        (streamed, seen)
     }
 
     /// Sends `req` as `shape` would (stage as in [`Shape::event`]) and reads the answer.
@@ -1169,6 +1194,7 @@ async fn bad_events_are_invocation_errors_and_the_process_keeps_serving() {
                 assert!(!message.is_empty(), "{what}: the error names the problem: {e}");
             }
             Ok(Outcome::Response(r)) => panic!("{what}: answered as if it were a request: {r}"),
+            Ok(Outcome::Streamed(s)) => panic!("{what}: streamed as if it were a request: {}", s.prelude),
             Err(e) => panic!("{what}: {e}; the process {}\n{}", function.status(), function.stderr()),
         }
         let resp = function.call(&good, &format!("the good event after {what}")).await;
@@ -1268,6 +1294,94 @@ async fn a_response_past_the_payload_limit_is_a_clear_500() {
         stderr.contains("/contacts/export.csv") && stderr.contains("payload limit"),
         "the log says which page and why:\n{stderr}"
     );
+}
+
+/// A Function URL in streaming mode (LAMBDA_INVOKE_MODE=RESPONSE_STREAM): every page answers as
+/// runserver's does, and the export of 60,000 contacts (10 MB), past the 6 MB a buffered answer may carry,
+/// arrives in pieces while it is written, byte for byte runserver's. Events that are not HTTP
+/// requests are still answered whole.
+#[tokio::test]
+async fn a_function_url_in_streaming_mode_streams_as_runserver_sends() {
+    let url = crate::reliability::many_contacts_db("lambda-streaming", 60_000).await;
+    let env = [PRODUCTION[0], PRODUCTION[1], PRODUCTION[2], ("FORCE_SCRIPT_NAME", "")];
+    let streaming = [&env[..], &[("LAMBDA_INVOKE_MODE", "RESPONSE_STREAM")]].concat();
+    let big = [&streaming[..], &[("DATABASE_URL", url.as_str())]].concat();
+    let mut function = Function::start_with(&big).await;
+    let (server, addr) = spawn_runserver(manage_bin(), &[&env[..], &[("DATABASE_URL", url.as_str())]].concat());
+
+    let export =
+        Shape::FunctionUrl.request(&Req::get("/contacts/export.csv", 200).header("Accept-Encoding", "identity"));
+    let (streamed, seen) = function.stream(&export).await;
+    assert_eq!(seen.status, 200, "{}", String::from_utf8_lossy(&seen.body[..seen.body.len().min(500)]));
+    assert_eq!(seen.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert!(seen.body.len() > 10_000_000, "a 10 MB export: {} bytes", seen.body.len());
+    assert!(
+        streamed.pieces > 10 && streamed.first_piece < seen.body.len() / 10,
+        "the body came in {} pieces, the first of {} bytes",
+        streamed.pieces,
+        streamed.first_piece
+    );
+    let tcp = over_tcp(&addr, &export).await;
+    assert_eq!(tcp.header("transfer-encoding"), Some("chunked"));
+    assert!(tcp.body == seen.body, "the streamed export is byte for byte runserver's");
+    println!("streamed export: {} bytes in {} pieces", seen.body.len(), streamed.pieces);
+
+    // Every page as runserver answers it, on the demo data the requests expect: redirects,
+    // cookies, errors, forms, compression.
+    drop((function, server));
+    let mut function = Function::start(&streaming).await;
+    let (_server, addr) = spawn_runserver(manage_bin(), &crate::with_demo_db(&env));
+    let dashboard = over_tcp(&addr, &Req::get("/", 200)).await;
+    let css = hashed_css(&dashboard.text());
+    let mut mismatches = Vec::new();
+    let requests = parity_requests(&css);
+    for req in &requests {
+        let req = Shape::FunctionUrl.request(req);
+        let tcp = over_tcp(&addr, &req).await;
+        assert_eq!(tcp.status, req.expect, "runserver answered {req} with {}: {}", tcp.status, tcp.text());
+        let (_, mut lambda) = function.stream(&req).await;
+        // lambda_runtime gives a prelude without a type its default: only a page with no body
+        // (a redirect) has none.
+        if tcp.header("content-type").is_none() {
+            assert!(tcp.body.is_empty() && lambda.body.is_empty(), "{req}");
+            assert_eq!(
+                lambda.headers.remove("content-type"),
+                Some(vec!["application/octet-stream".to_owned()]),
+                "{req}"
+            );
+        }
+        let diffs = lambda.differences(&tcp);
+        if !diffs.is_empty() {
+            mismatches.push(format!("{req} (streamed vs runserver):\n    {}", diffs.join("\n    ")));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} answered differently:\n{}",
+        mismatches.len(),
+        requests.len(),
+        mismatches.join("\n")
+    );
+
+    // An event the door cannot read is a 400, streamed too.
+    let mut bad = Shape::FunctionUrl.event(&Shape::FunctionUrl.request(&Req::get("/", 200)), None);
+    bad["isBase64Encoded"] = json!(true);
+    bad["body"] = json!("%%% not base64");
+    match function.api.invoke_with_timeout(bad.to_string(), Duration::from_secs(30)).await {
+        Ok(Outcome::Streamed(s)) => {
+            assert_eq!(s.prelude["statusCode"], 400, "{}", s.prelude);
+            assert!(String::from_utf8_lossy(&s.body).contains("Bad Request (400)"));
+        }
+        other => panic!("a bad event: {other:?}\n{}", function.stderr()),
+    }
+
+    // A remote `manage` command is not an HTTP request: its JSON comes back whole, as before.
+    let command = json!({"manage": "showmigrations"}).to_string();
+    match function.api.invoke_with_timeout(command, Duration::from_secs(30)).await {
+        Ok(Outcome::Response(shown)) => assert!(shown.to_string().contains("0001_initial"), "{shown}"),
+        other => panic!("showmigrations: {other:?}\n{}", function.stderr()),
+    }
+    assert_eq!(function.status(), "is still running");
 }
 
 /// Init does nothing slow or request-driven: the process asks for its first event on its own,
@@ -1438,7 +1552,7 @@ async fn health_probes_answer_through_both_doors() {
             .header("Host", "10.0.3.17:8000")
             .header("User-Agent", "ELB-HealthChecker/2.0")
     };
-    let ready_body = json!({ "status": "ok", "checks": { "database": "ok", "sessions": "ok" } });
+    let ready_body = json!({ "status": "ok", "checks": { "database": "ok", "cache": "ok", "sessions": "ok" } });
     let env = [("ALLOWED_HOSTS", "crm.example.com"), ("DATABASE_URL", db.as_str()), ("SECRET_KEY", crate::SECRET_KEY)];
     let (_server, addr) = tests::process::spawn_runserver(crate::manage_bin(), &env);
     let alive = over_tcp(&addr, &probe("/healthz")).await;
@@ -1483,4 +1597,86 @@ async fn health_probes_answer_through_both_doors() {
     assert_eq!((&body["status"], &body["checks"]["sessions"]), (&json!("unavailable"), &json!("ok")), "{body}");
     assert!(body["checks"]["database"].as_str().is_some_and(|d| d.starts_with("error: ")), "{body}");
     assert_eq!(over_tcp(&addr, &probe("/healthz")).await.status, 200);
+}
+
+/// Where the runtime hands an instance several invocations at once (Lambda Managed Instances
+/// set AWS_LAMBDA_MAX_CONCURRENCY), the function polls for that many and serves them side by
+/// side: a write waiting on a locked database holds only itself and its connection, and a page
+/// asked for after it, reading the database on a connection of its own, answers first. Once
+/// the lock goes, the write is done and its row is there.
+#[tokio::test]
+async fn concurrent_invocations_do_not_wait_for_a_slow_one() {
+    use djambda::db::sea_orm::{ConnectionTrait, Database, TransactionTrait};
+
+    let url = crate::fresh_demo_db("lambda-concurrent");
+    let env = [
+        PRODUCTION[0],
+        PRODUCTION[1],
+        PRODUCTION[2],
+        ("DATABASE_URL", url.as_str()),
+        ("AWS_LAMBDA_MAX_CONCURRENCY", "4"),
+        // Longer than the lock is held: the write waits rather than failing.
+        ("SQLITE_BUSY_TIMEOUT", "30"),
+    ];
+    let function = Function::start_with(&env).await;
+    assert!(
+        function.api.wait_for_polls(4, Duration::from_secs(30)).await,
+        "four invocations asked for at once: {}",
+        function.stderr()
+    );
+    // The process lives as long as `_process`; the emulator is shared with the writer's task.
+    let Function { api, process: _process } = function;
+
+    // Another writer holds the database's write lock.
+    let db = Database::connect(url.as_str()).await.unwrap();
+    let lock = db.begin().await.unwrap();
+    lock.execute_unprepared("UPDATE company SET name = name WHERE id = 1").await.unwrap();
+
+    let shape = Shape::FunctionUrl;
+    let create = Req::post(
+        "/companies/new/",
+        "application/x-www-form-urlencoded",
+        b"name=Side+by+Side&slug=side-by-side&industry=Retail&city=Oslo&website=",
+        302,
+    );
+    let write_event = shape.event(&shape.request(&create), None).to_string();
+    let api = std::sync::Arc::new(api);
+    let writer = {
+        let api = api.clone();
+        tokio::spawn(async move { api.invoke_with_timeout(write_event, Duration::from_secs(60)).await })
+    };
+    // The write has been taken by one poll loop and is waiting on the lock.
+    assert!(api.wait_for_taken(1, Duration::from_secs(30)).await, "the write was not taken");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!writer.is_finished(), "the write did not wait for the lock");
+
+    // A page that reads the database: it needs a connection of its own from the pool, which
+    // is sized to the invocations served at once.
+    let list = Req::get("/companies/", 200);
+    let began = Instant::now();
+    let page = api
+        .invoke_with_timeout(shape.event(&shape.request(&list), None).to_string(), Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("the company list waited behind the write: {e}"))
+        .response();
+    let waited = began.elapsed();
+    let seen = shape.seen(&page);
+    assert_eq!(seen.status, 200, "{page}");
+    assert!(seen.text().contains("Acme Logistics"), "{page}");
+    assert!(!writer.is_finished(), "the write finished before the lock was released");
+
+    lock.rollback().await.unwrap();
+    let written = writer.await.unwrap().unwrap().response();
+    let seen = shape.seen(&written);
+    assert_eq!(seen.status, 302, "{written}");
+    assert_eq!(seen.header("location"), Some("/companies/side-by-side/"), "{written}");
+    let found = db
+        .query_one_raw(djambda::db::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name FROM company WHERE slug = 'side-by-side'".to_owned(),
+        ))
+        .await
+        .unwrap();
+    assert!(found.is_some(), "the acknowledged write is in the database");
+    eprintln!("the company list answered in {waited:?} while the write waited");
 }

@@ -2,23 +2,28 @@
 //! binary as a dev server over real TCP, and the same binary as a Lambda function under the
 //! Runtime API emulator fed AWS's own sample events.
 
+mod admin;
 mod auth;
 mod bootstrap;
 mod browser;
+mod cache;
 mod client;
 mod db;
 mod doors;
 mod events;
 mod forms;
 mod lambda;
+mod mail;
 mod makemigrations;
 mod migrate;
+mod password_reset;
 pub(crate) mod reliability;
 mod routes;
 mod runserver;
 mod security;
 mod startproject;
 mod staticfiles;
+mod tasks;
 mod template;
 mod users;
 mod watch;

@@ -14,8 +14,8 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const NONE_APPLIED: &str = "auth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ncrm\n [ ] 0001_initial\n";
-const ALL_APPLIED: &str = "auth\n [X] 0001_initial\nsessions\n [X] 0001_initial\ncrm\n [X] 0001_initial\n";
+const NONE_APPLIED: &str = "cache\n [ ] 0001_initial\n [ ] 0002_exact_keys\nauth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ntasks\n [ ] 0001_initial\n [ ] 0002_long_text\ncrm\n [ ] 0001_initial\nadmin\n [ ] 0001_initial\n";
+const ALL_APPLIED: &str = "cache\n [X] 0001_initial\n [X] 0002_exact_keys\nauth\n [X] 0001_initial\nsessions\n [X] 0001_initial\ntasks\n [X] 0001_initial\n [X] 0002_long_text\ncrm\n [X] 0001_initial\nadmin\n [X] 0001_initial\n";
 
 /// The whole cycle: nothing applied, migrate, up to date, back to zero, one app forward and back.
 fn migrate_cycle(url: &str) {
@@ -26,8 +26,11 @@ fn migrate_cycle(url: &str) {
     let first = stdout(&manage(url, &["migrate"]));
     assert_eq!(
         first,
-        "Operations to perform:\n  Apply all migrations: auth, sessions, crm\nRunning migrations:\n  \
-         Applying auth.0001_initial... OK\n  Applying sessions.0001_initial... OK\n  Applying crm.0001_initial... OK\n"
+        "Operations to perform:\n  Apply all migrations: cache, auth, sessions, tasks, crm, admin\nRunning migrations:\n  \
+         Applying cache.0001_initial... OK\n  Applying cache.0002_exact_keys... OK\n  Applying auth.0001_initial... OK\n  \
+         Applying sessions.0001_initial... OK\n  Applying tasks.0001_initial... OK\n  Applying tasks.0002_long_text... OK\n  \
+         Applying crm.0001_initial... OK\n  \
+         Applying admin.0001_initial... OK\n"
     );
     assert_eq!(stdout(&manage(url, &["showmigrations"])), ALL_APPLIED);
     let again = stdout(&manage(url, &["migrate"]));
@@ -35,7 +38,7 @@ fn migrate_cycle(url: &str) {
 
     // Every app back to zero, the last installed first (its tables refer to the earlier ones').
     let back = stdout(&manage(url, &["migrate", "--target", "zero"]));
-    assert!(back.contains("Unapply all migrations: crm, sessions, auth"), "{back}");
+    assert!(back.contains("Unapply all migrations: admin, crm, tasks, sessions, auth, cache"), "{back}");
     let crm_at = back.find("Unapplying crm.0001_initial... OK").expect(&back);
     let auth_at = back.find("Unapplying auth.0001_initial... OK").expect(&back);
     assert!(crm_at < auth_at, "{back}");
@@ -47,7 +50,7 @@ fn migrate_cycle(url: &str) {
     assert!(forward.contains("Applying crm.0001_initial... OK") && !forward.contains("auth."), "{forward}");
     assert_eq!(
         stdout(&manage(url, &["showmigrations"])),
-        "auth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ncrm\n [X] 0001_initial\n"
+        "cache\n [ ] 0001_initial\n [ ] 0002_exact_keys\nauth\n [ ] 0001_initial\nsessions\n [ ] 0001_initial\ntasks\n [ ] 0001_initial\n [ ] 0002_long_text\ncrm\n [X] 0001_initial\nadmin\n [ ] 0001_initial\n"
     );
     let crm_back = stdout(&manage(url, &["migrate", "crm", "--target", "zero"]));
     assert!(crm_back.contains("Unapplying crm.0001_initial... OK"), "{crm_back}");
@@ -116,7 +119,7 @@ fn fixtures_round_trip(url: &str) {
     let of = |prefix: &str| records.iter().filter(|r| r["model"].as_str().unwrap().starts_with(prefix)).count();
     assert_eq!(of("crm."), 29);
     assert_eq!(of("auth.user"), 2, "the demo users");
-    assert_eq!(of("auth.permission"), 40, "add, change, delete and view for the 10 models, made by migrate");
+    assert_eq!(of("auth.permission"), 44, "add, change, delete and view for the 11 models, made by migrate");
     let company = records.iter().find(|r| r["model"] == "crm.company").unwrap();
     assert_eq!(company["fields"]["name"], "Acme Logistics");
     let deals = stdout(&manage(url, &["dumpdata", "crm.deal"]));
@@ -129,7 +132,7 @@ fn fixtures_round_trip(url: &str) {
     stdout(&manage(url, &["migrate", "--target", "zero"]));
     stdout(&manage(url, &["migrate"]));
     // The permissions migrate made again are overwritten by the dump's, as Django's loaddata does.
-    assert!(stdout(&manage(url, &["loaddata", dump.to_str().unwrap()])).starts_with("Installed 71 object(s)"));
+    assert!(stdout(&manage(url, &["loaddata", dump.to_str().unwrap()])).starts_with("Installed 75 object(s)"));
     assert_eq!(stdout(&manage(url, &["dumpdata", "--indent", "2"])), first, "a dump reloads to the same dump");
 
     // A contact missing its email, after two good records: nothing of the fixture is loaded.

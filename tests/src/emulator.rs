@@ -1,6 +1,9 @@
 //! A Lambda Runtime API emulator: a loopback HTTP server speaking the runtime protocol
 //! (`/2018-06-01/runtime/invocation/next`, `…/{id}/response`, `…/{id}/error`, `…/init/error`),
-//! so the real built binary can be run as AWS runs a `bootstrap`.
+//! so the real built binary can be run as AWS runs a `bootstrap`. A response posted in the
+//! streaming mode (`Lambda-Runtime-Function-Response-Mode: streaming`, chunked, a JSON metadata
+//! prelude and eight NUL bytes before the body, as a Function URL in `RESPONSE_STREAM` mode
+//! reads it) is read as it arrives and kept apart from its prelude.
 //!
 //! Every answer goes out in one TCP segment with Nagle off: a reply split over two writes makes
 //! the function's client wait for a delayed ACK (~40 ms), which would hide real latencies.
@@ -28,6 +31,22 @@ pub enum Outcome {
     Response(serde_json::Value),
     /// The function posted an invocation error.
     Error(serde_json::Value),
+    /// The function streamed its response.
+    Streamed(Streamed),
+}
+
+/// A response the function streamed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streamed {
+    /// The metadata prelude: `statusCode`, `headers`, `cookies`.
+    pub prelude: serde_json::Value,
+    /// The body after the prelude and its eight NUL bytes.
+    pub body: Vec<u8>,
+    /// How many pieces the request's body arrived in, prelude included.
+    pub pieces: usize,
+    /// The body bytes that had arrived when the first piece of body arrived: less than the
+    /// whole when it came in parts.
+    pub first_piece: usize,
 }
 
 impl Outcome {
@@ -36,6 +55,7 @@ impl Outcome {
         match self {
             Outcome::Response(v) => v,
             Outcome::Error(e) => panic!("the function reported an invocation error: {e}"),
+            Outcome::Streamed(s) => panic!("the function streamed its response: {}", s.prelude),
         }
     }
 }
@@ -50,6 +70,8 @@ struct State {
     queue_rx: Mutex<mpsc::UnboundedReceiver<Pending>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     next_polls: watch::Sender<u64>,
+    /// Invocations handed to the function so far.
+    taken: watch::Sender<u64>,
     first_poll: std::sync::Mutex<Option<Instant>>,
     init_error: std::sync::Mutex<Option<serde_json::Value>>,
     counter: AtomicU64,
@@ -79,6 +101,7 @@ impl RuntimeApi {
             queue_rx: Mutex::new(queue_rx),
             waiting: Mutex::new(HashMap::new()),
             next_polls: watch::channel(0).0,
+            taken: watch::channel(0).0,
             first_poll: std::sync::Mutex::new(None),
             init_error: std::sync::Mutex::new(None),
             counter: AtomicU64::new(0),
@@ -135,6 +158,12 @@ impl RuntimeApi {
         tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok_and(|r| r.is_ok())
     }
 
+    /// Waits until the function has been handed at least `n` invocations in total.
+    pub async fn wait_for_taken(&self, n: u64, timeout: Duration) -> bool {
+        let mut rx = self.state.taken.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|c| *c >= n)).await.is_ok_and(|r| r.is_ok())
+    }
+
     /// When the function first polled `/invocation/next` (its init finished).
     pub fn first_poll(&self) -> Option<Instant> {
         *self.state.first_poll.lock().unwrap_or_else(|e| e.into_inner())
@@ -153,9 +182,54 @@ fn reply(status: u16, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
     r
 }
 
+/// Reads a streamed response's body frame by frame.
+async fn read_streamed(mut body: Incoming) -> Result<Streamed, String> {
+    const DELIMITER: &[u8] = &[0; 8];
+    let mut all = Vec::new();
+    let mut pieces = 0;
+    let mut prelude_end = None;
+    let mut first_piece = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("the streamed body broke off after {} bytes: {e}", all.len()))?;
+        let Ok(data) = frame.into_data() else { continue };
+        pieces += 1;
+        all.extend_from_slice(&data);
+        if prelude_end.is_none() {
+            prelude_end = all.windows(DELIMITER.len()).position(|w| w == DELIMITER);
+            if let Some(end) = prelude_end {
+                first_piece = all.len() - end - DELIMITER.len();
+            }
+        } else if first_piece == 0 {
+            first_piece = all.len() - prelude_end.unwrap_or(0) - DELIMITER.len();
+        }
+    }
+    let end = prelude_end.ok_or("no metadata prelude ending in eight NUL bytes")?;
+    let prelude = serde_json::from_slice(&all[..end]).map_err(|e| format!("the metadata prelude is not JSON: {e}"))?;
+    Ok(Streamed { prelude, body: all[end + DELIMITER.len()..].to_vec(), pieces, first_piece })
+}
+
 async fn route(st: &State, req: http::Request<Incoming>) -> http::Response<Full<Bytes>> {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
+    let streaming = req
+        .headers()
+        .get("lambda-runtime-function-response-mode")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streaming
+        && let Some(id) = path.strip_prefix("/2018-06-01/runtime/invocation/").and_then(|p| p.strip_suffix("/response"))
+    {
+        let outcome = match read_streamed(req.into_body()).await {
+            Ok(streamed) => Outcome::Streamed(streamed),
+            Err(e) => Outcome::Error(serde_json::json!({ "errorMessage": e })),
+        };
+        return match st.waiting.lock().await.remove(id) {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+                reply(202, r#"{"status":"OK"}"#)
+            }
+            None => reply(400, r#"{"errorMessage":"unknown request id"}"#),
+        };
+    }
     let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let accepted = || reply(202, r#"{"status":"OK"}"#);
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -169,6 +243,7 @@ async fn route(st: &State, req: http::Request<Incoming>) -> http::Response<Full<
             let Some(next) = st.queue_rx.lock().await.recv().await else {
                 return reply(500, r#"{"errorMessage":"emulator stopping"}"#);
             };
+            st.taken.send_modify(|c| *c += 1);
             let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default() + Duration::from_secs(30);
             let mut r = reply(200, next.event);
             let h = r.headers_mut();

@@ -1,15 +1,58 @@
 //! The CRM's work outside HTTP requests, run by the same Lambda function (what a Django site
-//! would hand to Celery): a scheduled pipeline snapshot, new leads from an SQS queue, and notes
-//! for files dropped in S3 and for SNS notifications.
+//! would hand to Celery): a background task a view enqueues (recalculating a company's
+//! pipeline), a scheduled pipeline snapshot, new leads from an SQS queue, and notes for files
+//! dropped in S3 and for SNS notifications.
 
 use djambda::db::atomic;
 use djambda::db::sea_orm::prelude::{ChronoUtc, Decimal};
 use djambda::db::sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use djambda::lambda::events::{S3Event, SnsEvent, SqsMessage, s3_key};
+use djambda::tasks::{Backoff, Task, TaskContext};
 use djambda::{Error, Result, Site};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::models::{Stage, company, deal, note};
+
+/// What `crm.recalculate_pipeline` is given: the company whose pipeline to add up.
+#[derive(Serialize, Deserialize)]
+pub struct RecalculatePipeline {
+    /// The company's id.
+    pub company_id: i32,
+}
+
+/// A background task (`crm.recalculate_pipeline`), enqueued by the company page's
+/// "Recalculate pipeline" button: adds up the company's deals by stage and writes the summary
+/// as a note. A company that is not there (yet: it may be imported meanwhile) fails the
+/// attempt; it is retried 5 s later, then 10 s, then 20 s, and fails for good after 4 attempts.
+pub fn recalculate_pipeline() -> Task<RecalculatePipeline> {
+    Task::new("crm.recalculate_pipeline", recalculate)
+        .max_attempts(4)
+        .backoff(Backoff::exponential(std::time::Duration::from_secs(5)))
+}
+
+async fn recalculate(ctx: TaskContext, job: RecalculatePipeline) -> Result<()> {
+    let site = ctx.site();
+    let db = site.database().connection().await?;
+    let company = company::Entity::find_by_id(job.company_id)
+        .one(&db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no company has the id {}", job.company_id)))?;
+    let deals = deal::Entity::find().filter(deal::Column::CompanyId.eq(company.id)).all(&db).await?;
+    let open: Vec<&deal::Model> = deals.iter().filter(|d| d.stage.is_open()).collect();
+    let open_total: Decimal = open.iter().map(|d| d.amount).sum();
+    let won_total: Decimal = deals.iter().filter(|d| d.stage == Stage::Won).map(|d| d.amount).sum();
+    add_note(
+        site,
+        format!(
+            "Pipeline of {}: {} open deals worth {open_total}; {won_total} won (recalculated by task {}, attempt {})",
+            company.name,
+            open.len(),
+            ctx.task_id(),
+            ctx.attempt()
+        ),
+    )
+    .await
+}
 
 /// Scheduled (`pipeline-snapshot`): logs the open pipeline, one line CloudWatch can chart.
 pub async fn pipeline_snapshot(site: Site, _event: serde_json::Value) -> Result<()> {

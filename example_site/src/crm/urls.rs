@@ -16,6 +16,11 @@ pub fn urlpatterns() -> UrlConf {
         .path("companies/<slug:slug>/", get(views::company_detail), "company-detail")
         .path("companies/<slug:slug>/edit/", edit::company_update(), "company-update")
         .path("companies/<slug:slug>/delete/", edit::company_delete(), "company-delete")
+        .path(
+            "companies/<slug:slug>/recalculate/",
+            post(views::company_recalculate).permission_required("crm.add_note"),
+            "company-recalculate",
+        )
         .path("contacts/", get(views::contact_list), "contact-list")
         .path("contacts/new/", edit::contact_create(), "contact-create")
         .path("contacts/export.csv", get(views::contact_export), "contact-export")

@@ -1,7 +1,8 @@
 //! Users, logging in and permissions (Django's `django.contrib.auth`).
 //!
 //! Install the app (`.app(djambda::auth::app())`, after the sessions app): it brings Django's
-//! `auth_*` tables, its URLs at `/accounts/` (`/accounts/login/` and `/accounts/logout/`),
+//! `auth_*` tables, its URLs at `/accounts/` (log in and out, password change, password reset
+//! by email and invitations: see [`urls`]; the emails need [`mail::app`](crate::mail::app)),
 //! and [`AuthenticationMiddleware`]. Each request then knows its user ([`Request::user`]); templates get
 //! `user` and `perms` (`{% if perms.crm.add_company %}`); views are guarded with
 //! [`login_required`] and [`permission_required`], or a whole site with
@@ -28,9 +29,11 @@ mod decorators;
 pub mod hashers;
 pub mod migrations;
 pub mod models;
+mod password_reset;
 pub mod password_validation;
 mod permissions;
-mod throttle;
+pub(crate) mod throttle;
+mod tokens;
 mod views;
 
 use std::collections::BTreeSet;
@@ -47,8 +50,14 @@ pub use decorators::{
     permission_required, redirect_to_login,
 };
 use models::user;
+pub use password_reset::{
+    INTERNAL_RESET_SESSION_TOKEN, Invitation, InviteUserForm, Invited, PasswordResetForm, SetPasswordForm,
+    default_token_generator, invite_user, invite_user_done_view, invite_user_view, password_reset_complete_view,
+    password_reset_confirm_view, password_reset_done_view, password_reset_view,
+};
 use permissions::PermTable;
 pub use permissions::{model_permissions, sync_permissions};
+pub use tokens::{PasswordResetTokenGenerator, b64_to_uid, uid_to_b64};
 pub use views::{
     AuthenticationForm, PasswordChangeForm, login_view, logout_view, password_change_done_view, password_change_view,
     url_has_allowed_host_and_scheme, urls,
@@ -183,8 +192,14 @@ impl CurrentUser {
 
 impl Request {
     /// The logged-in user, or `None` for an anonymous visitor (Django's `request.user`).
+    /// Asking counts as a use of the session, as in Django: the answer depends on the session
+    /// cookie, so the response gets `Vary: Cookie` and no cache shares it between visitors.
     pub fn user(&self) -> Option<Arc<User>> {
-        self.local::<CurrentUser>().and_then(|u| u.get())
+        let current = self.local::<CurrentUser>()?;
+        if let Some(session) = self.local::<crate::sessions::Session>() {
+            session.mark_accessed();
+        }
+        current.get()
     }
 
     /// Whether someone is logged in.

@@ -5,9 +5,13 @@ use http::StatusCode;
 
 use sea_orm::EntityTrait;
 
-use super::decorators::{login_required, resolve_url};
+use super::decorators::{login_required, permission_required, resolve_url};
 use super::hashers::check_password;
 use super::models::user;
+use super::password_reset::{
+    invite_user_done_view, invite_user_view, password_reset_complete_view, password_reset_confirm_view,
+    password_reset_done_view, password_reset_view,
+};
 use super::password_validation::validate_password;
 use super::{authenticate, login, logout, set_password, throttle};
 use crate::error::Result;
@@ -45,7 +49,12 @@ pub struct PasswordChangeForm {
 
 /// Django's `django.contrib.auth.urls` for djambda: `login/` (`login`), `logout/` (`logout`,
 /// POST only), `password_change/` (`password_change`) and `password_change/done/`
-/// (`password_change_done`). The auth app mounts them under `accounts/`.
+/// (`password_change_done`); the password reset pages `password_reset/`
+/// (`password_reset`), `password_reset/done/` (`password_reset_done`),
+/// `reset/<uidb64>/<token>/` (`password_reset_confirm`) and `reset/done/`
+/// (`password_reset_complete`), open to anonymous visitors; and the staff page `invite/`
+/// (`invite_user`, needs `auth.add_user`) with `invite/done/` (`invite_user_done`). The auth
+/// app mounts them under `accounts/`.
 ///
 /// ```
 /// use djambda::prelude::*;
@@ -69,6 +78,24 @@ pub fn urls() -> UrlConf {
             "password_change",
         )
         .path("password_change/done/", login_required(get(password_change_done_view)), "password_change_done")
+        .path(
+            "password_reset/",
+            get(password_reset_view).post(password_reset_view).login_not_required(),
+            "password_reset",
+        )
+        .path("password_reset/done/", get(password_reset_done_view).login_not_required(), "password_reset_done")
+        .path(
+            "reset/<uidb64>/<token>/",
+            get(password_reset_confirm_view).post(password_reset_confirm_view).login_not_required(),
+            "password_reset_confirm",
+        )
+        .path("reset/done/", get(password_reset_complete_view).login_not_required(), "password_reset_complete")
+        .path(
+            "invite/",
+            permission_required("auth.add_user", get(invite_user_view).post(invite_user_view)),
+            "invite_user",
+        )
+        .path("invite/done/", permission_required("auth.add_user", get(invite_user_done_view)), "invite_user_done")
 }
 
 /// Whether `url` is safe to redirect to after login: a path on this site, or an absolute URL

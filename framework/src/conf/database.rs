@@ -5,6 +5,33 @@ use std::time::Duration;
 
 use super::Group;
 
+/// What stands between the site and its PostgreSQL server (DATABASE_POOLER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// Nothing, or a pooler in session mode (the default): each connection of the pool is one
+    /// server session.
+    #[default]
+    None,
+    /// `transaction`: DATABASE_URL is a pooler that lends a server connection one transaction
+    /// at a time (PgBouncer's `pool_mode = transaction`). The site then keeps no prepared
+    /// statement on the server between messages: see the README's "Scaling out".
+    Transaction,
+}
+
+impl Pooler {
+    /// Reads the setting's value: `transaction`, or empty, `none` or `session` (a pooler in
+    /// session mode needs nothing).
+    pub(crate) fn parse(raw: &str) -> Result<Pooler, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "session" => Ok(Pooler::None),
+            "transaction" => Ok(Pooler::Transaction),
+            other => Err(format!(
+                "DATABASE_POOLER must be \"transaction\" (PgBouncer in transaction mode) or \"none\" (got {other:?})"
+            )),
+        }
+    }
+}
+
 /// SQLite's journal mode (SQLITE_JOURNAL_MODE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JournalMode {

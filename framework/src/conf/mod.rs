@@ -1,14 +1,20 @@
 //! Settings (Django's `django.conf.settings`): loaded once at start from defaults, the site's
 //! optional `settings.toml`, then environment variables on top.
 
+mod cache;
 mod database;
+mod email;
+mod lambda;
 mod security;
 mod server;
 mod sessions;
 
 use std::fmt;
 
-pub use database::{JournalMode, Sqlite};
+pub use cache::{Cache, CacheBackendName};
+pub use database::{JournalMode, Pooler, Sqlite};
+pub use email::{Email, EmailBackendName};
+pub use lambda::InvokeMode;
 pub use security::{CSP_NONCE, Security};
 pub use server::Server;
 pub use sessions::{Auth, Csrf, SessionEngine, Sessions};
@@ -72,9 +78,14 @@ pub struct Settings {
     /// DATABASE_URL: where the database is (`sqlite://…`, `postgres://…`, `mysql://…`); by
     /// default an SQLite file `db.sqlite3` in the site's base directory.
     pub database_url: Option<String>,
-    /// DATABASE_POOL_SIZE: connections kept open. 1 by default: a Lambda instance serves one
-    /// request at a time.
+    /// DATABASE_POOL_SIZE: connections kept open. By default one per invocation the instance
+    /// serves at once: 1 on classic Lambda and in one-shot commands, AWS_LAMBDA_MAX_CONCURRENCY
+    /// where the runtime sets it (Lambda Managed Instances). `manage runserver` serves many
+    /// requests at once: give it more.
     pub database_pool_size: u32,
+    /// DATABASE_POOLER: `transaction` when DATABASE_URL is a PostgreSQL pooler in transaction
+    /// mode (PgBouncer's `pool_mode = transaction`); see [`Pooler`].
+    pub database_pooler: Pooler,
     /// DATABASE_CONNECT_TIMEOUT (seconds): how long a request waits for a connection before
     /// the database counts as unavailable (503).
     pub database_connect_timeout: std::time::Duration,
@@ -82,6 +93,9 @@ pub struct Settings {
     pub sqlite: Sqlite,
     /// How `manage runserver` treats its clients (`SERVER_*`): timeouts and a connection cap.
     pub server: Server,
+    /// LAMBDA_INVOKE_MODE: `RESPONSE_STREAM` when the function sits behind a Function URL in
+    /// streaming mode; see [`InvokeMode`].
+    pub lambda_invoke_mode: InvokeMode,
     /// STATIC_URL: where static files are served (`/static/` by default).
     pub static_url: String,
     /// APPEND_SLASH: redirect `/contacts` to `/contacts/` when only the latter exists.
@@ -106,8 +120,28 @@ pub struct Settings {
     pub csrf: Csrf,
     /// Login and passwords (Django's `LOGIN_URL` and friends).
     pub auth: Auth,
+    /// Sending email (Django's `EMAIL_*`, `DEFAULT_FROM_EMAIL`, `SERVER_EMAIL`).
+    pub email: Email,
+    /// The cache (Django's `CACHES["default"]`, as `CACHE_*` or a `[CACHES.default]` table).
+    pub cache: Cache,
     /// Every other upper-case key of `settings.toml`: the site's own settings.
     pub extra: toml::Table,
+    /// Where the settings' environment variables came from, for the settings an app reads
+    /// itself ([`Settings::setting`]).
+    env: EnvLookup,
+}
+
+/// A lookup of environment variables by name.
+type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+/// The environment the settings were loaded from (the process's, or the one a test gave).
+#[derive(Clone, Default)]
+struct EnvLookup(Option<std::sync::Arc<EnvFn>>);
+
+impl fmt::Debug for EnvLookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "EnvLookup(..)" } else { "EnvLookup(none)" })
+    }
 }
 
 impl Default for Settings {
@@ -119,6 +153,8 @@ impl Default for Settings {
             database_url: None,
             database_pool_size: 1,
             database_connect_timeout: std::time::Duration::from_secs(5),
+            database_pooler: Pooler::None,
+            lambda_invoke_mode: InvokeMode::Buffered,
             sqlite: Sqlite::default(),
             server: Server::default(),
             static_url: "/static/".into(),
@@ -131,7 +167,10 @@ impl Default for Settings {
             sessions: Sessions::default(),
             csrf: Csrf::default(),
             auth: Auth::default(),
+            email: Email::default(),
+            cache: Cache::default(),
             extra: toml::Table::new(),
+            env: EnvLookup::default(),
         }
     }
 }
@@ -151,6 +190,13 @@ impl fmt::Display for SettingsError {
 
 impl std::error::Error for SettingsError {}
 
+/// How many invocations the Lambda runtime hands this instance at once, when it is more than
+/// one (AWS_LAMBDA_MAX_CONCURRENCY, set by Lambda Managed Instances). Unset, unreadable or 1:
+/// one at a time, as on classic Lambda.
+pub(crate) fn lambda_concurrency(env: &dyn Fn(&str) -> Option<String>) -> Option<u32> {
+    env("AWS_LAMBDA_MAX_CONCURRENCY")?.parse::<u32>().ok().filter(|n| *n > 1)
+}
+
 impl Settings {
     /// Loads settings from `settings_toml` (the site's file, usually embedded with
     /// `include_str!`) and the process environment.
@@ -161,11 +207,14 @@ impl Settings {
     /// Loads settings from a TOML text and an environment lookup (tests pass their own).
     pub fn from_sources(
         settings_toml: Option<&str>,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Result<Settings, SettingsError> {
         let mut s = Settings::default();
         let mut problems = Vec::new();
         let mut secret_from_file = false;
+        if let Some(concurrency) = lambda_concurrency(&env) {
+            s.database_pool_size = concurrency;
+        }
 
         if let Some(text) = settings_toml {
             match text.parse::<toml::Table>() {
@@ -190,7 +239,9 @@ impl Settings {
             "DATA_UPLOAD_MAX_MEMORY_SIZE",
             "FORCE_SCRIPT_NAME",
             "DATABASE_POOL_SIZE",
+            "DATABASE_POOLER",
             "DATABASE_CONNECT_TIMEOUT",
+            "LAMBDA_INVOKE_MODE",
             "FILE_UPLOAD_MAX_SIZE",
             "FILE_UPLOAD_TEMP_DIR",
         ]
@@ -199,6 +250,8 @@ impl Settings {
         .chain(Sessions::KEYS)
         .chain(Csrf::KEYS)
         .chain(Auth::KEYS)
+        .chain(Email::KEYS)
+        .chain(Cache::KEYS)
         .chain(Sqlite::KEYS)
         .chain(Server::KEYS)
         {
@@ -220,6 +273,19 @@ impl Settings {
                 "FORCE_SCRIPT_NAME must start with `/` and not end with one, like `/app` (got {prefix:?})"
             ));
         }
+        if s.database_pooler == Pooler::Transaction
+            && !s
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            problems.push(
+                "DATABASE_POOLER = \"transaction\" is for PostgreSQL behind a pooler in transaction mode: set DATABASE_URL \
+                 to the pooler (postgres://user@pgbouncer:6432/db), or leave DATABASE_POOLER unset"
+                    .into(),
+            );
+        }
+        problems.extend(s.email.problems());
         if s.secret_key.is_empty() && s.debug {
             s.secret_key = DEV_SECRET_KEY.into();
         }
@@ -242,7 +308,34 @@ impl Settings {
             s.allowed_hosts = vec![".localhost".into(), "localhost".into(), "127.0.0.1".into(), "[::1]".into()];
         }
 
+        s.env = EnvLookup(Some(std::sync::Arc::new(env)));
         if problems.is_empty() { Ok(s) } else { Err(SettingsError { problems }) }
+    }
+
+    /// A setting an app reads itself (`TASKS_BACKEND`), the way the framework reads its own:
+    /// the environment variable `key` when it is set, else the key of `settings.toml` written
+    /// out (a string as it is; a number or true/false as text). `None` when neither has it.
+    ///
+    /// ```
+    /// use djambda::Settings;
+    ///
+    /// let env = |name: &str| (name == "TASKS_BACKEND").then(|| "database".to_string());
+    /// let s = Settings::from_sources(Some("DEBUG = true\nTASKS_BACKEND = 'immediate'\nRETRIES = 3"), env).unwrap();
+    /// assert_eq!(s.setting("TASKS_BACKEND").as_deref(), Some("database"));
+    /// assert_eq!(s.setting("RETRIES").as_deref(), Some("3"));
+    /// assert_eq!(s.setting("EMAIL_HOST"), None);
+    /// ```
+    pub fn setting(&self, key: &str) -> Option<String> {
+        if let Some(value) = self.env.0.as_ref().and_then(|env| env(key)) {
+            return Some(value);
+        }
+        match self.extra.get(key)? {
+            toml::Value::String(text) => Some(text.clone()),
+            toml::Value::Integer(n) => Some(n.to_string()),
+            toml::Value::Float(n) => Some(n.to_string()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        }
     }
 
     fn apply_toml(&mut self, key: &str, value: toml::Value, secret_from_file: &mut bool) -> Result<(), String> {
@@ -266,6 +359,10 @@ impl Settings {
                     .and_then(|n| u32::try_from(n).ok())
                     .filter(|n| *n > 0)
                     .ok_or_else(|| want("a number of connections, at least 1"))?
+            }
+            "DATABASE_POOLER" => self.database_pooler = Pooler::parse(value.as_str().ok_or_else(|| want("a string"))?)?,
+            "LAMBDA_INVOKE_MODE" => {
+                self.lambda_invoke_mode = InvokeMode::parse(value.as_str().ok_or_else(|| want("a string"))?)?
             }
             "DATABASE_CONNECT_TIMEOUT" => {
                 let secs = value.as_float().or_else(|| value.as_integer().map(|n| n as f64));
@@ -297,6 +394,7 @@ impl Settings {
             "FILE_UPLOAD_TEMP_DIR" => {
                 self.file_upload_temp_dir = Some(value.as_str().ok_or_else(|| want("a folder"))?.into())
             }
+            "CACHES" => self.cache.apply_table(&value)?,
             _ if self.group_owns(key) => {
                 let raw = match &value {
                     toml::Value::String(text) => text.clone(),
@@ -357,6 +455,8 @@ impl Settings {
                     format!("the environment variable {key} must be a number of connections, at least 1 (got {raw:?})")
                 })?
             }
+            "DATABASE_POOLER" => self.database_pooler = Pooler::parse(raw)?,
+            "LAMBDA_INVOKE_MODE" => self.lambda_invoke_mode = InvokeMode::parse(raw)?,
             "DATABASE_CONNECT_TIMEOUT" => {
                 self.database_connect_timeout = raw
                     .trim()
@@ -388,7 +488,7 @@ impl Settings {
     }
 
     fn group_owns(&self, key: &str) -> bool {
-        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS, Sqlite::KEYS, Server::KEYS]
+        [Security::KEYS, Sessions::KEYS, Csrf::KEYS, Auth::KEYS, Email::KEYS, Cache::KEYS, Sqlite::KEYS, Server::KEYS]
             .iter()
             .any(|keys| keys.contains(&key))
     }
@@ -404,6 +504,10 @@ impl Settings {
             self.sqlite.apply(key, raw)
         } else if Server::KEYS.contains(&key) {
             self.server.apply(key, raw)
+        } else if Email::KEYS.contains(&key) {
+            self.email.apply(key, raw)
+        } else if Cache::KEYS.contains(&key) {
+            self.cache.apply(key, raw)
         } else {
             self.auth.apply(key, raw)
         }
@@ -483,6 +587,54 @@ mod tests {
         .unwrap();
         assert!(s.debug);
         assert!(s.secret_key.starts_with("from-file"));
+    }
+
+    #[test]
+    fn the_pool_matches_the_invocations_served_at_once() {
+        let pool = |env: &'static [(&'static str, &'static str)], file: Option<&str>| {
+            Settings::from_sources(file, with_env(env)).unwrap().database_pool_size
+        };
+        assert_eq!(pool(&[("DEBUG", "1")], None), 1, "classic Lambda and one-shot commands");
+        assert_eq!(pool(&[("DEBUG", "1"), ("AWS_LAMBDA_MAX_CONCURRENCY", "8")], None), 8);
+        assert_eq!(pool(&[("DEBUG", "1"), ("AWS_LAMBDA_MAX_CONCURRENCY", "1")], None), 1);
+        // Not the runtime's to refuse: an unreadable value is one at a time, as lambda_runtime reads it.
+        assert_eq!(pool(&[("DEBUG", "1"), ("AWS_LAMBDA_MAX_CONCURRENCY", "many")], None), 1);
+        let chosen = &[("DEBUG", "1"), ("AWS_LAMBDA_MAX_CONCURRENCY", "8"), ("DATABASE_POOL_SIZE", "3")];
+        assert_eq!(pool(chosen, None), 3, "a pool size of the site's own wins");
+        assert_eq!(pool(&[("DEBUG", "1"), ("AWS_LAMBDA_MAX_CONCURRENCY", "8")], Some("DATABASE_POOL_SIZE = 2")), 2);
+    }
+
+    #[test]
+    fn a_transaction_pooler_is_for_postgresql() {
+        let read = |env: &'static [(&'static str, &'static str)]| Settings::from_sources(None, with_env(env));
+        let pooled = read(&[
+            ("DEBUG", "1"),
+            ("DATABASE_URL", "postgres://app@pgbouncer:6432/crm"),
+            ("DATABASE_POOLER", "transaction"),
+        ]);
+        assert_eq!(pooled.unwrap().database_pooler, Pooler::Transaction);
+        assert_eq!(read(&[("DEBUG", "1")]).unwrap().database_pooler, Pooler::None);
+        let sqlite = read(&[("DEBUG", "1"), ("DATABASE_POOLER", "transaction")]).unwrap_err().to_string();
+        assert!(sqlite.contains("is for PostgreSQL behind a pooler"), "{sqlite}");
+        let mysql =
+            read(&[("DEBUG", "1"), ("DATABASE_URL", "mysql://root@db/crm"), ("DATABASE_POOLER", "transaction")]);
+        assert!(mysql.is_err());
+        let typo = read(&[("DEBUG", "1"), ("DATABASE_POOLER", "transactions")]).unwrap_err().to_string();
+        assert!(typo.contains("DATABASE_POOLER must be \"transaction\""), "{typo}");
+    }
+
+    #[test]
+    fn the_invoke_mode_takes_aws_names() {
+        let read = |env: &'static [(&'static str, &'static str)], toml: Option<&str>| {
+            Settings::from_sources(toml, with_env(env)).map(|s| s.lambda_invoke_mode)
+        };
+        assert_eq!(read(&[("DEBUG", "1")], None).unwrap(), InvokeMode::Buffered);
+        let streaming = &[("DEBUG", "1"), ("LAMBDA_INVOKE_MODE", "RESPONSE_STREAM")];
+        assert_eq!(read(streaming, None).unwrap(), InvokeMode::ResponseStream);
+        let lower = Some("LAMBDA_INVOKE_MODE = \"response_stream\"");
+        assert_eq!(read(&[("DEBUG", "1")], lower).unwrap(), InvokeMode::ResponseStream);
+        let typo = read(&[("DEBUG", "1"), ("LAMBDA_INVOKE_MODE", "STREAM")], None).unwrap_err().to_string();
+        assert!(typo.contains("must be \"BUFFERED\" or \"RESPONSE_STREAM\""), "{typo}");
     }
 
     #[test]

@@ -233,6 +233,9 @@ pub struct Auth {
     pub login_failure_limit: u32,
     /// PASSWORD_MIN_LENGTH (8): the shortest password the validators accept.
     pub password_min_length: usize,
+    /// PASSWORD_RESET_TIMEOUT in seconds (three days): how long a password reset or
+    /// invitation link stays good.
+    pub password_reset_timeout: Duration,
 }
 
 impl Default for Auth {
@@ -243,13 +246,20 @@ impl Default for Auth {
             logout_redirect_url: None,
             login_failure_limit: 5,
             password_min_length: 8,
+            password_reset_timeout: Duration::from_secs(60 * 60 * 24 * 3),
         }
     }
 }
 
 impl Group for Auth {
-    const KEYS: &'static [&'static str] =
-        &["LOGIN_URL", "LOGIN_REDIRECT_URL", "LOGOUT_REDIRECT_URL", "LOGIN_FAILURE_LIMIT", "PASSWORD_MIN_LENGTH"];
+    const KEYS: &'static [&'static str] = &[
+        "LOGIN_URL",
+        "LOGIN_REDIRECT_URL",
+        "LOGOUT_REDIRECT_URL",
+        "LOGIN_FAILURE_LIMIT",
+        "PASSWORD_MIN_LENGTH",
+        "PASSWORD_RESET_TIMEOUT",
+    ];
 
     fn apply(&mut self, key: &str, raw: &str) -> Result<(), String> {
         let url = |raw: &str| -> Result<String, String> {
@@ -267,6 +277,7 @@ impl Group for Auth {
                 self.login_failure_limit = number::<u32>(key, raw, "a number of failed logins, at least 1")?.max(1)
             }
             "PASSWORD_MIN_LENGTH" => self.password_min_length = number::<usize>(key, raw, "a number of characters")?,
+            "PASSWORD_RESET_TIMEOUT" => self.password_reset_timeout = seconds(key, raw)?,
             _ => return Err(format!("{key} is not a login setting")),
         }
         Ok(())

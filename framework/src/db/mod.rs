@@ -14,6 +14,7 @@ use std::time::Instant;
 
 mod fixtures;
 mod migrations;
+mod pooler;
 
 pub use fixtures::{EntityFixture, FixtureModel, Loaded, Record, dump_records, find_fixture, load_fixtures};
 pub use migrations::{
@@ -34,6 +35,9 @@ pub struct Database {
     /// The SQLite file used when DATABASE_URL is not set.
     default_file: Option<std::path::PathBuf>,
     pool_size: u32,
+    pooler: crate::conf::Pooler,
+    /// The pooler relay's address, once started: one relay for every pool this opens.
+    relay: tokio::sync::OnceCell<std::net::SocketAddr>,
     timeout: Duration,
     sqlite: crate::conf::Sqlite,
     /// The SQLite file of the URL, watched so that a file replaced underneath the process (a
@@ -43,6 +47,8 @@ pub struct Database {
     opening: tokio::sync::Mutex<()>,
     /// When the file was last looked at, in milliseconds since `born`.
     checked_at: AtomicU64,
+    /// Statements run so far, on every connection of every pool this process opened.
+    queries: std::sync::Arc<AtomicU64>,
     born: Instant,
 }
 
@@ -100,11 +106,14 @@ impl Database {
             url,
             default_file,
             pool_size: settings.database_pool_size,
+            pooler: settings.database_pooler,
+            relay: tokio::sync::OnceCell::new(),
             timeout: settings.database_connect_timeout,
             sqlite: settings.sqlite.clone(),
             pool: RwLock::new(None),
             opening: tokio::sync::Mutex::new(()),
             checked_at: AtomicU64::new(0),
+            queries: std::sync::Arc::default(),
             born: Instant::now(),
         }
     }
@@ -122,6 +131,16 @@ impl Database {
     /// The raw URL (for `dbshell` and the like).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// How many SQL statements the site has run since it started, through every connection
+    /// and transaction (Django's `len(connection.queries)`, counted whatever DEBUG says). The
+    /// difference across a request is what it cost, which is how a test asserts that a page's
+    /// queries do not grow with its rows (Django's `assertNumQueries`) and how a benchmark
+    /// reports them; it counts every request of the process, so read it around one request at
+    /// a time.
+    pub fn queries_executed(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
     }
 
     /// Whether the database answers: a connection from the pool, and sea-orm's ping on it
@@ -240,7 +259,15 @@ impl Database {
             .sqlx_logging(false);
         let (journal, busy) = (sqlite_journal_mode(self.sqlite.journal_mode), self.sqlite.busy_timeout);
         options.map_sqlx_sqlite_opts(move |opts| opts.journal_mode(journal).busy_timeout(busy));
-        let conn = sea_orm::Database::connect(options).await.map_err(|e| {
+        if self.pooler == crate::conf::Pooler::Transaction {
+            let relay = *self.relay.get_or_try_init(|| self.start_pooler_relay()).await?;
+            options.map_sqlx_postgres_opts(move |opts| {
+                opts.host(&relay.ip().to_string())
+                    .port(relay.port())
+                    .ssl_mode(sea_orm::sqlx::postgres::PgSslMode::Disable)
+            });
+        }
+        let mut conn = sea_orm::Database::connect(options).await.map_err(|e| {
             eprintln!("Database unavailable: could not connect to {}: {e}", redact(&self.url));
             Error::with_source(
                 ErrorKind::ServiceUnavailable,
@@ -248,6 +275,10 @@ impl Database {
                 e,
             )
         })?;
+        let queries = self.queries.clone();
+        conn.set_metric_callback(move |_| {
+            queries.fetch_add(1, Ordering::Relaxed);
+        });
         // The pool opens its connections lazily; one now makes the file exist to be watched.
         if self.sqlite_file.is_some() {
             conn.execute_unprepared("SELECT 1").await?;
@@ -256,6 +287,36 @@ impl Database {
         self.checked_at.store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
         *self.pool.write().unwrap_or_else(|e| e.into_inner()) = Some(Open { conn: conn.clone(), file });
         Ok(conn)
+    }
+}
+
+impl Database {
+    /// Starts the relay that keeps named statements off a transaction-mode pooler (see
+    /// [`pooler`]), in front of the pooler DATABASE_URL names.
+    async fn start_pooler_relay(&self) -> Result<std::net::SocketAddr> {
+        use sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
+        let refuse = |why: String| Error::new(ErrorKind::Internal, why);
+        let target: PgConnectOptions = self.url.parse().map_err(|e| {
+            refuse(format!("DATABASE_URL ({}) is not a PostgreSQL URL DATABASE_POOLER can use: {e}", redact(&self.url)))
+        })?;
+        if target.get_socket().is_some() || target.get_host().starts_with('/') {
+            return Err(refuse(
+                "DATABASE_POOLER = \"transaction\" reaches the pooler over TCP: give DATABASE_URL its host and port, \
+                 not a Unix socket"
+                    .into(),
+            ));
+        }
+        if matches!(target.get_ssl_mode(), PgSslMode::Require | PgSslMode::VerifyCa | PgSslMode::VerifyFull) {
+            return Err(refuse(
+                "DATABASE_POOLER = \"transaction\" speaks to the pooler without TLS: drop sslmode from DATABASE_URL and \
+                 keep the pooler on a private network (beside the site, or in its VPC)"
+                    .into(),
+            ));
+        }
+        let upstream = format!("{}:{}", target.get_host(), target.get_port());
+        pooler::start(upstream, self.timeout).await.map_err(|e| {
+            Error::with_source(ErrorKind::ServiceUnavailable, "the database pooler relay could not start", e)
+        })
     }
 }
 
@@ -352,6 +413,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    /// The relay speaks plain TCP to the pooler: a URL asking for TLS, or a Unix socket, is
+    /// refused with the reason rather than quietly downgraded.
+    #[tokio::test]
+    async fn the_pooler_relay_refuses_what_it_cannot_carry() {
+        for (url, says) in [
+            ("postgres://app@pgbouncer.internal:6432/crm?sslmode=require", "without TLS"),
+            ("postgres://app@%2Fvar%2Frun%2Fpgbouncer/crm", "not a Unix socket"),
+        ] {
+            let env = move |k: &str| match k {
+                "DEBUG" => Some("1".to_owned()),
+                "DATABASE_URL" => Some(url.to_owned()),
+                "DATABASE_POOLER" => Some("transaction".to_owned()),
+                _ => None,
+            };
+            let settings = crate::conf::Settings::from_sources(None, env).unwrap();
+            let db = super::Database::from_settings(&settings, std::path::Path::new("."));
+            let err = db.connection().await.unwrap_err().to_string();
+            assert!(err.contains(says), "{url}: {err}");
+        }
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

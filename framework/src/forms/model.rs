@@ -76,6 +76,8 @@ struct ColumnField<E: EntityTrait> {
     convert: Option<Convert>,
     /// For foreign keys: the related rows as choices.
     loader: Option<Loader>,
+    /// A foreign key always entered by its id (Django's `raw_id_fields`), however few rows.
+    raw_id: bool,
 }
 
 impl<E: EntityTrait> Clone for ColumnField<E> {
@@ -89,6 +91,7 @@ impl<E: EntityTrait> Clone for ColumnField<E> {
             foreign_key: self.foreign_key.clone(),
             convert: self.convert.clone(),
             loader: self.loader.clone(),
+            raw_id: self.raw_id,
         }
     }
 }
@@ -203,6 +206,7 @@ where
                 foreign_key,
                 convert: None,
                 loader: None,
+                raw_id: false,
             });
         }
         form
@@ -330,6 +334,21 @@ where
         self
     }
 
+    /// A foreign key entered by the related row's id, whatever the size of the related table
+    /// (Django's `raw_id_fields`): the form reads only the row it names, never the list. The
+    /// admin's autocomplete fields are this input with a search box in front.
+    pub fn raw_id(mut self, column: E::Column) -> Self {
+        if let Some(f) = self.field(column) {
+            f.raw_id = true;
+        }
+        self
+    }
+
+    /// The columns of the form, in order.
+    pub fn columns(&self) -> impl Iterator<Item = E::Column> + '_ {
+        self.fields.iter().map(|f| f.column)
+    }
+
     /// A check of one column's submitted value (trimmed), run once it has the column's type
     /// (Django's field `validators`): `Err` is the message shown under the field.
     pub fn validator(
@@ -379,8 +398,12 @@ where
             let related = field.loader.is_some() || field.foreign_key.is_some();
             if related {
                 let db = req.db().await?;
-                let first = self.related_rows(field, &db, Lookup::First(self.select_limit.saturating_add(1))).await?;
-                if first.len() as u64 <= self.select_limit {
+                let first = if field.raw_id {
+                    Vec::new()
+                } else {
+                    self.related_rows(field, &db, Lookup::First(self.select_limit.saturating_add(1))).await?
+                };
+                if !field.raw_id && first.len() as u64 <= self.select_limit {
                     spec.choices = first;
                     spec.choices.sort_by_cached_key(|(_, label)| label.to_lowercase());
                 } else {
@@ -401,6 +424,12 @@ where
                         self.related_rows(field, &db, Lookup::Keys(values)).await?
                     };
                     spec.widget = Widget::Text;
+                    if field.raw_id {
+                        keys = Some(found.into_iter().map(|(k, _)| k).collect());
+                        specs.push(spec);
+                        known.push(keys);
+                        continue;
+                    }
                     let current = instance
                         .map(|m| value_text(&m.get(field.column)))
                         .and_then(|key| found.iter().find(|(k, _)| *k == key))
@@ -443,6 +472,17 @@ where
     /// (`None`). Foreign keys' choices are read from the database here.
     pub async fn bind(&self, req: &Request, instance: Option<E::Model>) -> Result<BoundModelForm<E>> {
         let data = req.form_data()?.clone();
+        self.build(req, instance, Some(data)).await
+    }
+
+    /// The form bound to `data` rather than the request's body (one form of several posted
+    /// together, its fields' names without their prefix), editing `instance` or a new row.
+    pub async fn bind_data(
+        &self,
+        req: &Request,
+        instance: Option<E::Model>,
+        data: FormData,
+    ) -> Result<BoundModelForm<E>> {
         self.build(req, instance, Some(data)).await
     }
 
@@ -738,6 +778,11 @@ where
     /// The errors found.
     pub fn errors(&self) -> &FormErrors {
         &self.errors
+    }
+
+    /// The fields as shown for this request (foreign keys with their choices).
+    pub fn fields(&self) -> &[FieldSpec] {
+        &self.specs
     }
 
     /// Adds an error (the form is then invalid).

@@ -4,7 +4,9 @@
 //! Every HTTP payload shape (API Gateway REST and HTTP APIs, ALB, Function URLs) becomes one
 //! `http::Request<Bytes>` for [`Site::handle`]. A REST API stage (`/Prod`) is stripped from the
 //! path here, once, and kept as the request's script prefix that `reverse()`, `url()` and
-//! redirects put back. lambda_http base64-encodes response bodies by content type.
+//! redirects put back. lambda_http base64-encodes response bodies by content type. Under
+//! [`InvokeMode::ResponseStream`] an HTTP response is streamed instead: the runtime's metadata
+//! prelude, then the body as the site produces it.
 //!
 //! HTTP events are read as lambda_http reads them, with one correction (see [`Event`]); one it
 //! could not convert without panicking (a client's bad base64, Host or query) is a 400. The
@@ -16,17 +18,22 @@ pub(crate) mod refuse;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 
 use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http::HeaderName;
 use http_body_util::Full;
+use lambda_http::lambda_runtime::{FunctionResponse, MetadataPrelude, StreamResponse};
 use lambda_http::request::{LambdaRequest, RequestContext};
 use lambda_http::{Adapter, LambdaEvent, RequestExt, Service, service_fn};
 use serde_json::Value;
 
-use crate::http::{ClientAddr, LambdaInvocation, ScriptName};
+use crate::conf::InvokeMode;
+use crate::http::{ClientAddr, LambdaInvocation, ScriptName, StreamingBody};
 use crate::site::Site;
 pub use crate::site::events::EventHandlers;
+use crate::site::events::with_deadline;
 use events::{EventError, Kind};
 
 /// The variables the Lambda runtime sets; lambda_http panics without them, so they are checked
@@ -39,7 +46,10 @@ const RUNTIME_VARS: [&str; 4] = [
 ];
 
 /// Serves Lambda invocations until the runtime stops the process. Must run inside a Tokio
-/// runtime; one invocation at a time, as a Lambda instance receives them.
+/// runtime. One invocation at a time, as a classic Lambda instance receives them; as many at
+/// once as AWS_LAMBDA_MAX_CONCURRENCY says where the runtime sets it (Lambda Managed
+/// Instances), each on a poll loop of its own, so a slow request holds only itself. HTTP
+/// responses go back whole, or streamed where LAMBDA_INVOKE_MODE says the Function URL streams.
 pub async fn run(site: Site) -> Result<(), lambda_http::Error> {
     let missing: Vec<&str> = RUNTIME_VARS.iter().copied().filter(|v| std::env::var_os(v).is_none()).collect();
     if !missing.is_empty() {
@@ -55,13 +65,22 @@ pub async fn run(site: Site) -> Result<(), lambda_http::Error> {
         async move { Ok::<_, Infallible>(handle_event(&site, event).await) }
     });
     let adapter = Adapter::from(http);
+    let streaming = site.settings().lambda_invoke_mode == InvokeMode::ResponseStream;
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let site = site.clone();
         let adapter = adapter.clone();
-        async move { dispatch(&site, adapter, event).await }
+        async move { dispatch(&site, adapter, event, streaming).await }
     });
-    lambda_http::lambda_runtime::run(handler).await
+    // Without AWS_LAMBDA_MAX_CONCURRENCY (or at 1) this is the sequential loop of `run`.
+    lambda_http::lambda_runtime::run_concurrent(handler).await
 }
+
+/// A streamed HTTP response's body as the Lambda runtime sends it.
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, lambda_http::Error>> + Send>>;
+
+/// What an invocation answers: one payload, or (an HTTP request under
+/// [`InvokeMode::ResponseStream`]) a stream.
+type Answer<H> = FunctionResponse<Reply<H>, Chunks>;
 
 /// What an invocation answers: an HTTP response in the shape its event came in, or the JSON
 /// a non-HTTP event's handler gives back.
@@ -72,18 +91,25 @@ enum Reply<H> {
     Json(Value),
 }
 
-async fn dispatch<S>(site: &Site, mut adapter: S, event: LambdaEvent<Value>) -> Result<Reply<S::Response>, EventError>
+async fn dispatch<S>(
+    site: &Site,
+    mut adapter: S,
+    event: LambdaEvent<Value>,
+    streaming: bool,
+) -> Result<Answer<S::Response>, EventError>
 where
     S: Service<LambdaEvent<LambdaRequest>, Error = Infallible>,
     S::Response: serde::Serialize,
 {
     let LambdaEvent { payload, context } = event;
+    // What an event handler reads as `invocation_deadline()`: the invocation's own deadline.
+    let deadline = invocation_deadline(context.deadline);
     let reply = match events::classify(&payload) {
         Kind::Manage => events::run_manage(payload).await?,
-        Kind::Task(name) => events::run_task(site, &name, payload).await?,
-        Kind::Sqs => events::run_sqs(site, payload).await?,
-        Kind::S3 => events::run_s3(site, payload).await?,
-        Kind::Sns => events::run_sns(site, payload).await?,
+        Kind::Task(name) => with_deadline(deadline, events::run_task(site, &name, payload)).await?,
+        Kind::Sqs => with_deadline(deadline, events::run_sqs(site, payload)).await?,
+        Kind::S3 => with_deadline(deadline, events::run_s3(site, payload)).await?,
+        Kind::Sns => with_deadline(deadline, events::run_sns(site, payload)).await?,
         Kind::Http => {
             let Event(request) = serde_json::from_value(payload).map_err(|e| {
                 format!(
@@ -93,16 +119,38 @@ where
             })?;
             if let Some(reason) = refuse::unreadable(&request) {
                 eprintln!("Bad Request (Lambda event): {reason}");
-                return Ok(Reply::Json(refuse::bad_request(&request)));
+                if streaming {
+                    let page = Bytes::from_static(refuse::BAD_REQUEST_PAGE.as_bytes());
+                    let mut resp = http::Response::new(page);
+                    *resp.status_mut() = http::StatusCode::BAD_REQUEST;
+                    resp.headers_mut()
+                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+                    return Ok(FunctionResponse::StreamingResponse(streamed(resp)));
+                }
+                return Ok(FunctionResponse::BufferedResponse(Reply::Json(refuse::bad_request(&request))));
+            }
+            if streaming {
+                let event = lambda_http::Request::from(request).with_lambda_context(context);
+                return Ok(FunctionResponse::StreamingResponse(stream_event(site, event).await));
             }
             let response = match adapter.call(LambdaEvent::new(request, context)).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            return Ok(Reply::Http(response));
+            return Ok(FunctionResponse::BufferedResponse(Reply::Http(response)));
         }
     };
-    Ok(Reply::Json(reply))
+    Ok(FunctionResponse::BufferedResponse(Reply::Json(reply)))
+}
+
+/// The invocation's deadline (milliseconds since the epoch, as the Runtime API gives it) as an
+/// instant of this process's clock.
+fn invocation_deadline(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    std::time::Instant::now() + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 /// An HTTP event as lambda_http reads it, corrected so a REST API's repeated headers all reach
@@ -128,8 +176,65 @@ impl<'de> serde::Deserialize<'de> for Event {
     }
 }
 
-/// Converts one lambda_http request into the site's request and answers it.
+/// Converts one lambda_http request into the site's request and answers it, whole (a buffered
+/// integration takes one payload).
 pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Response<Full<Bytes>> {
+    let limit = match event.request_context_ref() {
+        Some(RequestContext::Alb(_)) => refuse::ALB_RESPONSE_LIMIT,
+        _ => refuse::RESPONSE_LIMIT,
+    };
+    let request = site_request(event);
+    let path = request.uri().path().to_owned();
+    let resp = site.handle(request).await;
+    // A streamed body is read whole, up to the limit.
+    let reason = match crate::http::read_whole(resp, limit).await {
+        Ok(resp) => match refuse::undeliverable(&resp, limit) {
+            None => return resp.map(Full::new),
+            Some(reason) => reason,
+        },
+        Err(e) => e.to_string(),
+    };
+    eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
+    let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
+    let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));
+    *too_big.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    too_big
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    too_big
+}
+
+/// Answers one request through a Function URL in streaming mode: the status and headers first
+/// (the runtime's metadata prelude, cookies apart as a Function URL wants them), then the body
+/// as the site produces it. A buffered body goes as one chunk; nothing is read whole.
+async fn stream_event(site: &Site, event: lambda_http::Request) -> StreamResponse<Chunks> {
+    streamed(site.handle(site_request(event)).await)
+}
+
+/// A response of the site as the runtime streams it.
+fn streamed(mut resp: http::Response<Bytes>) -> StreamResponse<Chunks> {
+    let streamed = resp.extensions_mut().remove::<StreamingBody>().and_then(|s| s.take());
+    let (parts, body) = resp.into_parts();
+    let chunks: Chunks = match streamed {
+        // The runtime has no error of its own for a chunk that fails: it says so after what
+        // was sent, and the client sees a cut-off body.
+        Some(stream) => Box::pin(stream.map(|chunk| chunk.map_err(|e| lambda_http::Error::from(e.to_string())))),
+        None if body.is_empty() => Box::pin(futures_util::stream::empty()),
+        None => Box::pin(futures_util::stream::once(std::future::ready(Ok(body)))),
+    };
+    let mut headers = parts.headers;
+    let cookies = headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    headers.remove(http::header::SET_COOKIE);
+    StreamResponse { metadata_prelude: MetadataPrelude { status_code: parts.status, headers, cookies }, stream: chunks }
+}
+
+/// The site's request for one lambda_http request: the REST stage taken off the path and kept
+/// as the script prefix, the client's address and the invocation's id in its extensions.
+fn site_request(event: lambda_http::Request) -> http::Request<Bytes> {
     let stage = match event.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
@@ -150,10 +255,6 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
             .and_then(|ip| ip.trim().parse().ok()),
     };
 
-    let limit = match event.request_context_ref() {
-        Some(RequestContext::Alb(_)) => refuse::ALB_RESPONSE_LIMIT,
-        _ => refuse::RESPONSE_LIMIT,
-    };
     let request_id = event.lambda_context_ref().map(|ctx| ctx.request_id.clone());
     let raw_path = event.raw_http_path().to_owned();
     let (mut parts, body) = event.into_parts();
@@ -194,24 +295,7 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
         parts.extensions.insert(LambdaInvocation { request_id });
     }
 
-    let path = parts.uri.path().to_owned();
-    let resp = site.handle(http::Request::from_parts(parts, bytes)).await;
-    // A buffered integration takes one payload: a streamed body is read whole, up to the limit.
-    let reason = match crate::http::read_whole(resp, limit).await {
-        Ok(resp) => match refuse::undeliverable(&resp, limit) {
-            None => return resp.map(Full::new),
-            Some(reason) => reason,
-        },
-        Err(e) => e.to_string(),
-    };
-    eprintln!("Internal Server Error: {path}\n  caused by: {reason}");
-    let page = "<!doctype html>\n<title>Server Error (500)</title>\n<h1>Server Error (500)</h1>\n";
-    let mut too_big = http::Response::new(Full::new(Bytes::from_static(page.as_bytes())));
-    *too_big.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    too_big
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
-    too_big
+    http::Request::from_parts(parts, bytes)
 }
 
 /// Tells the Lambda service why the function could not start (the Runtime API's

@@ -107,12 +107,16 @@ fn host(headers: &HeaderMap) -> Option<&str> {
     headers.get(http::header::HOST).and_then(|v| v.to_str().ok())
 }
 
+/// The page of a 400 for an event the door cannot read.
+pub(super) const BAD_REQUEST_PAGE: &str =
+    "<!doctype html>\n<title>Bad Request (400)</title>\n<h1>Bad Request (400)</h1>\n";
+
 /// A 400 for `request` in its origin's response shape: REST APIs read `headers` and
 /// `multiValueHeaders`, HTTP APIs and Function URLs `headers` and `cookies`, an ALB
 /// `statusDescription` and whichever header field its target group uses.
 pub(crate) fn bad_request(request: &LambdaRequest) -> Value {
     const TYPE: &str = "text/html; charset=utf-8";
-    let body = "<!doctype html>\n<title>Bad Request (400)</title>\n<h1>Bad Request (400)</h1>\n";
+    let body = BAD_REQUEST_PAGE;
     match request {
         LambdaRequest::ApiGatewayV1(_) => json!({
             "statusCode": 400,

@@ -168,6 +168,14 @@ enum LambdaAction {
         /// Serve through an API Gateway HTTP API instead of a Function URL.
         #[arg(long)]
         http_api: bool,
+        /// Reach the database through an RDS Proxy the template makes (PostgreSQL or MySQL on
+        /// RDS): the function joins the database's VPC, and DATABASE_URL names the proxy.
+        #[arg(long)]
+        rds_proxy: bool,
+        /// Stream responses through the Function URL (InvokeMode RESPONSE_STREAM, and
+        /// LAMBDA_INVOKE_MODE to match): large exports pass the 6 MB a buffered answer may carry.
+        #[arg(long, conflicts_with = "http_api")]
+        stream: bool,
         /// Where `cargo lambda build` put the bootstrap, relative to where `sam` runs.
         #[arg(long, default_value = "target/lambda/manage/")]
         code_uri: String,
@@ -281,9 +289,13 @@ impl Manage {
             Some(Command::Collectstatic { dir }) => with_site(site, |s| collectstatic::collectstatic(s, &dir)),
             Some(Command::Lambda { action: None | Some(LambdaAction::Serve) }) => serve_lambda(make_site),
             Some(Command::Lambda {
-                action: Some(LambdaAction::Template { output, memory, timeout, arm64, http_api, code_uri }),
+                action:
+                    Some(LambdaAction::Template { output, memory, timeout, arm64, http_api, rds_proxy, stream, code_uri }),
             }) => with_site(site, |s| {
-                template::template(s, &template::Options { output, memory, timeout, arm64, http_api, code_uri })
+                template::template(
+                    s,
+                    &template::Options { output, memory, timeout, arm64, http_api, rds_proxy, stream, code_uri },
+                )
             }),
         }
     }
@@ -377,9 +389,19 @@ fn check_database(site: &Site) -> Result<(), String> {
 }
 
 fn serve_lambda(site: fn() -> Result<Site, ConfigError>) -> ExitCode {
-    // One invocation at a time per instance: a single-threaded runtime starts faster and is all
-    // a Lambda instance can use.
-    let rt = match runtime() {
+    // One invocation at a time per classic instance: a single-threaded runtime starts faster and
+    // is all it can use. An instance that takes several at once (Lambda Managed Instances) has
+    // the cores to run them side by side.
+    let concurrent = crate::conf::lambda_concurrency(&|name: &str| std::env::var(name).ok()).is_some();
+    let built = if concurrent {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("could not start the async runtime: {e}"))
+    } else {
+        runtime()
+    };
+    let rt = match built {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("{e}");

@@ -114,7 +114,7 @@ pub(crate) fn run(site: &Result<Site, ConfigError>, addrport: Option<&str>, nore
             bound.port(),
             READY_LINE,
         );
-        match crate::server::serve(site, listener, shutdown_signal()).await {
+        match crate::server::serve(site, listener, crate::site::commands::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: the server stopped: {e}");
@@ -139,29 +139,6 @@ async fn create_default_database(site: &Site) -> Result<(), String> {
         println!("  Installed {} object(s) from the '{fixture}' fixture (manage loaddata {fixture}).", loaded.objects);
     }
     Ok(())
-}
-
-/// Ctrl-C (SIGINT) or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 #[cfg(test)]

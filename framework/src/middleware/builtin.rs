@@ -20,47 +20,117 @@ impl Middleware for RequestLog {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
             let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.full_path().into_owned();
-            let invocation = req.extensions().get::<crate::http::LambdaInvocation>().map(|i| i.request_id.clone());
+            // The head is shared, not copied: the line is written from it once the response is
+            // there (method, path and the Lambda request id are read only then).
+            let head = req.head().into_request();
             let resp = next.run(req).await;
-            let elapsed = started.elapsed();
-            let line = match &invocation {
-                // On Lambda: one JSON object per line, which CloudWatch Logs Insights reads as fields.
-                Some(id) => {
-                    let mut line = serde_json::json!({
-                        "level": "INFO",
-                        "requestId": id,
-                        "method": method.as_str(),
-                        "path": path,
-                        "status": resp.status().as_u16(),
-                        // A streamed body's size is known only once it is sent.
-                        "bytes": (!resp.is_streaming()).then(|| resp.body().len()),
-                        "durationMs": (elapsed.as_secs_f64() * 1e6).round() / 1000.0,
-                    })
-                    .to_string();
-                    line.push('\n');
-                    line
-                }
-                None => {
-                    // Tenths of a millisecond in integers: float formatting costs more than the rest.
-                    let tenths = elapsed.as_micros() / 100;
-                    let bytes = if resp.is_streaming() { "streamed".to_owned() } else { resp.body().len().to_string() };
-                    format!(
-                        "[{}] \"{method} {path}\" {} {bytes} {}.{}ms\n",
-                        crate::http::date::now().to_str().unwrap_or_default(),
-                        resp.status().as_u16(),
-                        tenths / 10,
-                        tenths % 10
-                    )
-                }
-            };
+            let line = log_line(&head, &resp, started.elapsed());
             // Formatted first, then written whole, so lines from concurrent requests never
             // interleave (and `eprint!` lets the test harness capture them).
             eprint!("{line}");
             Ok(resp)
         })
     }
+}
+
+/// One request's log line: runserver's human line, or through the Lambda door a JSON object
+/// with the invocation's request id (structured logs CloudWatch Logs Insights reads as fields).
+/// Written by hand rather than through `format!` or `serde_json`: it runs on every request.
+fn log_line(req: &Request, resp: &Response, elapsed: std::time::Duration) -> String {
+    let mut line = String::with_capacity(128);
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    let status = u64::from(resp.status().as_u16());
+    // A streamed body's size is known only once it is sent.
+    let bytes = (!resp.is_streaming()).then(|| resp.body().len() as u64);
+    match req.extensions().get::<crate::http::LambdaInvocation>() {
+        Some(invocation) => {
+            line.push_str("{\"level\":\"INFO\",\"requestId\":");
+            push_json_str(&mut line, &invocation.request_id);
+            line.push_str(",\"method\":");
+            push_json_str(&mut line, req.method().as_str());
+            line.push_str(",\"path\":");
+            push_json_str(&mut line, &req.full_path());
+            line.push_str(",\"status\":");
+            push_u64(&mut line, status);
+            line.push_str(",\"bytes\":");
+            match bytes {
+                Some(n) => push_u64(&mut line, n),
+                None => line.push_str("null"),
+            }
+            // Milliseconds with three decimals.
+            line.push_str(",\"durationMs\":");
+            push_u64(&mut line, micros / 1000);
+            line.push('.');
+            push_padded(&mut line, micros % 1000, 3);
+            line.push_str("}\n");
+        }
+        None => {
+            line.push('[');
+            line.push_str(crate::http::date::now().to_str().unwrap_or_default());
+            line.push_str("] \"");
+            line.push_str(req.method().as_str());
+            line.push(' ');
+            line.push_str(&req.full_path());
+            line.push_str("\" ");
+            push_u64(&mut line, status);
+            line.push(' ');
+            match bytes {
+                Some(n) => push_u64(&mut line, n),
+                None => line.push_str("streamed"),
+            }
+            // Milliseconds with one decimal.
+            line.push(' ');
+            push_u64(&mut line, micros / 1000);
+            line.push('.');
+            push_u64(&mut line, micros % 1000 / 100);
+            line.push_str("ms\n");
+        }
+    }
+    line
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// `n` with leading zeros to `width` digits (the fraction of a decimal).
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut digits = String::with_capacity(width);
+    push_u64(&mut digits, n);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(&digits);
+}
+
+/// `s` as a JSON string: quotes, backslashes and control characters escaped.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                out.push_str("\\u00");
+                let n = c as u32;
+                out.push(char::from_digit(n >> 4, 16).unwrap_or('0'));
+                out.push(char::from_digit(n & 0xf, 16).unwrap_or('0'));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The nonce this response's inline scripts and styles carry, kept on the request by a
@@ -175,9 +245,7 @@ pub struct SecurityMiddleware;
 impl Middleware for SecurityMiddleware {
     fn call(&self, req: Request, next: Next) -> BoxFuture<Result<Response>> {
         Box::pin(async move {
-            // The site (an Arc) outlives the request, which the rest of the chain consumes.
-            let site = req.site().clone();
-            let security = &site.settings().security;
+            let security = &req.settings().security;
             let secure = req.is_secure();
             if security.ssl_redirect && !secure && !is_probe(&req) {
                 // Only to a host this site serves: ALLOWED_HOSTS answers the others with 400.
@@ -187,32 +255,83 @@ impl Middleware for SecurityMiddleware {
                     return Ok(Response::redirect_with(StatusCode::MOVED_PERMANENTLY, &to));
                 }
             }
+            // The site (an Arc) outlives the request, which the rest of the chain consumes.
+            let site = req.site().clone();
             let mut resp = next.run(req).await;
-            let headers = resp.headers_mut();
-            let mut set = |name: http::HeaderName, value: &str| {
-                if !value.is_empty()
-                    && !headers.contains_key(&name)
-                    && let Ok(v) = http::HeaderValue::from_str(value)
-                {
-                    headers.insert(name, v);
+            if let Some(values) = site.state::<SecurityHeaders>() {
+                let headers = resp.headers_mut();
+                let hsts = values.hsts.as_ref().filter(|_| secure);
+                for (name, value) in values.always.iter().chain(hsts) {
+                    if !headers.contains_key(name) {
+                        headers.insert(name.clone(), value.clone());
+                    }
                 }
-            };
-            if security.content_type_nosniff {
-                set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-            }
-            set(header::REFERRER_POLICY, &security.referrer_policy);
-            set(header::X_FRAME_OPTIONS, &security.x_frame_options);
-            if secure && security.hsts_seconds > 0 {
-                let mut hsts = format!("max-age={}", security.hsts_seconds);
-                if security.hsts_include_subdomains {
-                    hsts.push_str("; includeSubDomains");
-                }
-                if security.hsts_preload {
-                    hsts.push_str("; preload");
-                }
-                set(header::STRICT_TRANSPORT_SECURITY, &hsts);
             }
             Ok(resp)
         })
+    }
+}
+
+/// The headers [`SecurityMiddleware`] adds, made from the settings once per site (the site
+/// builder keeps them in its state): a response only copies them.
+pub(crate) struct SecurityHeaders {
+    /// On every response.
+    always: Vec<(http::HeaderName, HeaderValue)>,
+    /// `Strict-Transport-Security`, on HTTPS responses.
+    hsts: Option<(http::HeaderName, HeaderValue)>,
+}
+
+impl SecurityHeaders {
+    pub(crate) fn new(security: &crate::conf::Security) -> Self {
+        let mut always = Vec::new();
+        let mut add = |name: http::HeaderName, value: &str| {
+            // Settings are checked when they are read; a value a header cannot carry is left out.
+            if !value.is_empty()
+                && let Ok(v) = HeaderValue::from_str(value)
+            {
+                always.push((name, v));
+            }
+        };
+        if security.content_type_nosniff {
+            add(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        }
+        add(header::REFERRER_POLICY, &security.referrer_policy);
+        add(header::X_FRAME_OPTIONS, &security.x_frame_options);
+        let hsts = (security.hsts_seconds > 0).then(|| {
+            let mut hsts = format!("max-age={}", security.hsts_seconds);
+            if security.hsts_include_subdomains {
+                hsts.push_str("; includeSubDomains");
+            }
+            if security.hsts_preload {
+                hsts.push_str("; preload");
+            }
+            (header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_str(&hsts).unwrap_or(HeaderValue::from_static("")))
+        });
+        SecurityHeaders { always, hsts }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_numbers_and_json_strings_are_written_by_hand_correctly() {
+        let mut s = String::new();
+        for n in [0, 7, 10, 1234, u64::MAX] {
+            s.clear();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+        for (n, text) in [(0, "000"), (5, "005"), (42, "042"), (999, "999")] {
+            s.clear();
+            push_padded(&mut s, n, 3);
+            assert_eq!(s, text);
+        }
+        for raw in ["/plain/", "/q\"uote\\back", "/ctl\u{1}\t\n", "/ünï/€"] {
+            s.clear();
+            push_json_str(&mut s, raw);
+            assert_eq!(serde_json::from_str::<String>(&s).unwrap(), raw, "{s}");
+        }
     }
 }

@@ -12,6 +12,7 @@ mod builtin;
 mod gzip;
 mod list;
 
+pub(crate) use builtin::SecurityHeaders;
 pub use builtin::{AllowedHosts, BodySizeLimit, CommonMiddleware, CspNonce, Probe, RequestLog, SecurityMiddleware};
 pub use gzip::Compression;
 pub use list::MiddlewareList;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::commands::SiteCommand;
 use super::events::EventHandlers;
-use super::state::TypeMap;
+use super::state::{Contributions, TypeMap};
 use super::{PostMigrate, ReadinessCheck, Site};
 use crate::assets::AssetDir;
 use crate::conf::Settings;
@@ -64,7 +64,7 @@ use crate::templates::{Kwargs, State, TemplateFunction, TeraResult, Value};
 #[must_use]
 pub struct App {
     pub(crate) name: String,
-    pub(crate) urls: Option<(String, UrlConf)>,
+    pub(crate) urls: Option<(String, AppUrls)>,
     pub(crate) templates: Option<AssetDir>,
     pub(crate) static_files: Option<AssetDir>,
     pub(crate) fixtures: Option<AssetDir>,
@@ -81,6 +81,13 @@ pub struct App {
     pub(crate) post_migrate: Vec<PostMigrate>,
     pub(crate) readiness: Vec<(String, ReadinessCheck)>,
     pub(crate) requires: Vec<(String, String)>,
+    pub(crate) contributions: Contributions,
+}
+
+/// An app's URL conf: given as it is, or made once every app is ready.
+pub(crate) enum AppUrls {
+    Conf(UrlConf),
+    Deferred(Box<dyn FnOnce(&AppSetup<'_>) -> UrlConf + Send>),
 }
 
 pub(crate) type ReadyFn = Box<dyn FnOnce(&mut AppSetup<'_>) -> Result<(), String> + Send>;
@@ -120,6 +127,7 @@ impl App {
             post_migrate: Vec::new(),
             readiness: Vec::new(),
             requires: Vec::new(),
+            contributions: Contributions::default(),
         }
     }
 
@@ -138,7 +146,52 @@ impl App {
     /// The app's URL conf, mounted under `prefix` (`"accounts/"`, `""` for the root) after the
     /// site's own root URL conf. Give it a namespace with [`UrlConf::app`].
     pub fn urls(mut self, prefix: &str, conf: UrlConf) -> Self {
-        self.urls = Some((prefix.to_owned(), conf));
+        self.urls = Some((prefix.to_owned(), AppUrls::Conf(conf)));
+        self
+    }
+
+    /// The app's URL conf, made by `make` once every app's [`on_ready`](Self::on_ready) step
+    /// has run, from what they set up (the state, the [contributions](Self::contribute)), and
+    /// mounted under `prefix` like [`urls`](Self::urls). For an app whose routes depend on what
+    /// the other apps bring: the admin has a change list per registered model, each with its
+    /// own route name.
+    ///
+    /// ```
+    /// use djambda::prelude::*;
+    ///
+    /// /// A page a reporting app shows for each report the other apps contribute.
+    /// struct Report(&'static str);
+    ///
+    /// async fn show(_req: Request) -> Result<Response> { Ok(Response::text("report")) }
+    ///
+    /// let reports = App::new("reports").urls_with("reports/", |setup| {
+    ///     let mut conf = UrlConf::app("reports");
+    ///     for Report(name) in setup.contributions::<Report>() {
+    ///         conf = conf.path(&format!("{name}/"), show, name);
+    ///     }
+    ///     conf
+    /// });
+    /// let site = Site::builder()
+    ///     .settings(Settings::from_sources(Some("DEBUG = true"), |_| None).unwrap())
+    ///     .app(reports)
+    ///     .app(App::new("sales").contribute(Report("pipeline")))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(site.reverse("reports:pipeline", &[]).unwrap(), "/reports/pipeline/");
+    /// ```
+    pub fn urls_with(mut self, prefix: &str, make: impl FnOnce(&AppSetup<'_>) -> UrlConf + Send + 'static) -> Self {
+        self.urls = Some((prefix.to_owned(), AppUrls::Deferred(Box::new(make))));
+        self
+    }
+
+    /// Gives `value` to whichever installed app reads values of its type (Django's admin
+    /// finding each app's `admin.py`): any number of apps, and the site, may contribute values
+    /// of one type; the app that collects them reads them all, in install order, with
+    /// [`AppSetup::contributions`] in its `on_ready` step or its
+    /// [`urls_with`](Self::urls_with) conf. The type is the collecting app's, so the core
+    /// knows nothing of what is exchanged. A value no installed app reads is dropped.
+    pub fn contribute<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.contributions.push(value);
         self
     }
 
@@ -316,6 +369,15 @@ impl App {
         self
     }
 
+    /// Says the function also sends messages to `queue`, a queue it consumes (a task queue
+    /// whose producer and consumer are the same site): `manage lambda template` puts the
+    /// queue's URL in the environment variable `url_env` and lets the function send to the
+    /// queue and change its messages' visibility (to retry one later).
+    pub fn sends_to_queue(mut self, queue: &str, url_env: &str) -> Self {
+        self.events.add_queue_url_env(queue, url_env);
+        self
+    }
+
     /// Registers the app's handler of S3 object notifications (one per site).
     pub fn s3<F, Fut>(mut self, handler: F) -> Self
     where
@@ -337,12 +399,21 @@ impl App {
     }
 }
 
-/// What an app's [`on_ready`](App::on_ready) step sees of the site being assembled.
+/// What an app's [`on_ready`](App::on_ready) step (and its [`urls_with`](App::urls_with)
+/// conf) sees of the site being assembled.
 pub struct AppSetup<'a> {
     pub(crate) settings: &'a Settings,
     pub(crate) database: &'a Arc<Database>,
     pub(crate) models: &'a [Arc<dyn FixtureModel>],
-    pub(crate) state: &'a mut TypeMap,
+    pub(crate) state: StateAccess<'a>,
+    pub(crate) contributions: &'a Contributions,
+}
+
+/// The site's state as a setup step has it: in `on_ready`, writable, with the event handlers
+/// an app may add by its settings; read-only after, in a [`urls_with`](App::urls_with) conf.
+pub(crate) enum StateAccess<'a> {
+    Write { state: &'a mut TypeMap, events: &'a mut EventHandlers, problems: &'a mut Vec<String> },
+    Read(&'a TypeMap),
 }
 
 impl AppSetup<'_> {
@@ -361,13 +432,76 @@ impl AppSetup<'_> {
         self.models
     }
 
-    /// Keeps `value` on the site (one per type; a second replaces the first).
+    /// Keeps `value` on the site (one per type; a second replaces the first). Only in an
+    /// `on_ready` step: a [`urls_with`](App::urls_with) conf, made after them all, reads the
+    /// state and cannot add to it (the value is dropped, with a log line).
     pub fn insert_state<T: Send + Sync + 'static>(&mut self, value: T) {
-        self.state.insert(value);
+        match &mut self.state {
+            StateAccess::Write { state, .. } => state.insert(value),
+            StateAccess::Read(_) => eprintln!(
+                "a URL conf made with urls_with tried to keep state of type {}; keep it in on_ready",
+                std::any::type_name::<T>()
+            ),
+        }
     }
 
-    /// The state of type `T` an app installed earlier keeps, if any.
+    /// The state of type `T` an app keeps, if any: in `on_ready`, of the apps that got ready
+    /// before (and any app's [`App::state`]); in a `urls_with` conf, of every app.
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.state.get::<T>()
+        match &self.state {
+            StateAccess::Write { state, .. } => state.get::<T>(),
+            StateAccess::Read(state) => state.get::<T>(),
+        }
+    }
+
+    /// Every value of type `T` the installed apps (and the site) gave with
+    /// [`App::contribute`], in install order.
+    pub fn contributions<T: Send + Sync + 'static>(&self) -> impl Iterator<Item = &T> {
+        self.contributions.of::<T>()
+    }
+
+    /// The state of type `T`, to change: how an app adds to what another app keeps (a task
+    /// to the tasks app's registry), whichever of the two gets ready first. Only in `on_ready`
+    /// (a `urls_with` conf gets `None`).
+    pub fn state_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
+        match &mut self.state {
+            StateAccess::Write { state, .. } => state.get_mut::<T>(),
+            StateAccess::Read(_) => None,
+        }
+    }
+
+    fn add_events(&mut self, f: impl FnOnce(&mut EventHandlers)) {
+        let mut one = EventHandlers::default();
+        f(&mut one);
+        match &mut self.state {
+            StateAccess::Write { events, problems, .. } => events.merge(one, problems),
+            StateAccess::Read(_) => {
+                eprintln!("a URL conf made with urls_with tried to add an event handler; add it in on_ready")
+            }
+        }
+    }
+
+    /// [`App::schedule`], for a schedule that depends on the settings (registered only when a
+    /// setting asks for it).
+    pub fn schedule<F, Fut>(&mut self, name: &str, when: &str, task: F)
+    where
+        F: Fn(Site, serde_json::Value) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.add_events(|e| e.add_task(name, when, task));
+    }
+
+    /// [`App::sqs`], for a consumer that depends on the settings (the queue a setting names).
+    pub fn sqs<F, Fut>(&mut self, queue: &str, consumer: F)
+    where
+        F: Fn(Site, aws_lambda_events::event::sqs::SqsMessage) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::Result<()>> + Send + 'static,
+    {
+        self.add_events(|e| e.add_queue(queue, consumer));
+    }
+
+    /// [`App::sends_to_queue`], for a queue that depends on the settings.
+    pub fn sends_to_queue(&mut self, queue: &str, url_env: &str) {
+        self.add_events(|e| e.add_queue_url_env(queue, url_env));
     }
 }

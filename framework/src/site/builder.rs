@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::app::{App, AppSetup};
+use super::app::{App, AppSetup, AppUrls, StateAccess};
 use super::commands::Commands;
 use super::events::EventHandlers;
-use super::state::TypeMap;
+use super::state::{Contributions, TypeMap};
 use super::{Entry, InstalledApp, Site, SiteInner};
 use crate::assets::AssetDir;
 use crate::conf::{Settings, SettingsError};
@@ -100,6 +100,7 @@ pub struct SiteBuilder {
     processors: Vec<Arc<dyn ContextProcessor>>,
     globals: tera::Context,
     initial_data: Option<String>,
+    contributions: Contributions,
 }
 
 impl Site {
@@ -118,6 +119,7 @@ impl Site {
             processors: Vec::new(),
             globals: tera::Context::new(),
             initial_data: None,
+            contributions: Contributions::default(),
         }
     }
 }
@@ -148,6 +150,14 @@ impl SiteBuilder {
     /// The root URL conf (Django's `ROOT_URLCONF`), tried before the apps' URL confs.
     pub fn urls(mut self, urls: UrlConf) -> Self {
         self.urls = urls;
+        self
+    }
+
+    /// Gives `value` to the installed app that collects values of its type, after those the
+    /// apps gave (see [`App::contribute`]): a site registers a third-party app's models with
+    /// the admin this way.
+    pub fn contribute<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.contributions.push(value);
         self
     }
 
@@ -246,16 +256,63 @@ impl SiteBuilder {
                 });
             }
         }
+        let mut apps = self.apps;
+        let models: Vec<_> = apps.iter().flat_map(|a| a.models.iter().cloned()).collect();
+        let database = Arc::new(Database::from_settings(&settings, &self.base_dir));
+        // What the apps give each other, then the site's, before any app gets ready.
+        let mut contributions = Contributions::default();
+        for app in &mut apps {
+            contributions.append(&mut app.contributions);
+        }
+        let mut site_contributions = self.contributions;
+        contributions.append(&mut site_contributions);
+        let mut state = TypeMap::default();
+        let mut events = EventHandlers::default();
+        let mut problems = Vec::new();
+        for app in &mut apps {
+            state.extend(std::mem::take(&mut app.state));
+            events.merge(std::mem::take(&mut app.events), &mut problems);
+        }
+        // Staged: every app is installed before any gets ready, so each sees all the models
+        // and every contribution; the URL confs made from what they set up come after.
+        for app in &mut apps {
+            for ready in std::mem::take(&mut app.ready) {
+                let mut setup = AppSetup {
+                    settings: &settings,
+                    database: &database,
+                    models: &models,
+                    state: StateAccess::Write { state: &mut state, events: &mut events, problems: &mut problems },
+                    contributions: &contributions,
+                };
+                ready(&mut setup).map_err(|message| ConfigError::App { app: app.name.clone(), message })?;
+            }
+        }
+        // Checked once every app is ready: some register their handlers by their settings.
+        problems.extend(events.problems());
+        if !problems.is_empty() {
+            return Err(ConfigError::Events(problems.join("; ")));
+        }
+
         // URLs: the root conf first, then each app's where it is mounted.
         let mut flat = Flattened { routes: Vec::new(), views: Vec::new() };
         self.urls.flatten_into("/", None, &mut flat);
-        let mut apps = self.apps;
         for app in &mut apps {
-            if let Some((prefix, conf)) = app.urls.take() {
+            if let Some((prefix, urls)) = app.urls.take() {
                 let prefix = format!("/{}", prefix.trim_start_matches('/'));
+                let conf = match urls {
+                    AppUrls::Conf(conf) => conf,
+                    AppUrls::Deferred(make) => make(&AppSetup {
+                        settings: &settings,
+                        database: &database,
+                        models: &models,
+                        state: StateAccess::Read(&state),
+                        contributions: &contributions,
+                    }),
+                };
                 conf.flatten_into(&prefix, None, &mut flat);
             }
         }
+        drop(contributions);
         let resolver = Arc::new(Resolver::build(flat.routes, &self.converters).map_err(ConfigError::Urls)?);
 
         let mut static_dirs = self.static_files;
@@ -306,20 +363,7 @@ impl SiteBuilder {
                 app.name
             )));
         }
-        let models: Vec<_> = apps.iter().flat_map(|a| a.models.iter().cloned()).collect();
 
-        let mut events = EventHandlers::default();
-        let mut problems = Vec::new();
-        for app in &mut apps {
-            events.merge(std::mem::take(&mut app.events), &mut problems);
-        }
-        problems.extend(events.problems());
-        if !problems.is_empty() {
-            return Err(ConfigError::Events(problems.join("; ")));
-        }
-
-        let database = Arc::new(Database::from_settings(&settings, &self.base_dir));
-        let mut state = TypeMap::default();
         let mut processors: Vec<Arc<dyn ContextProcessor>> = Vec::new();
         let mut commands = Vec::new();
         let mut post_migrate = Vec::new();
@@ -329,18 +373,10 @@ impl SiteBuilder {
             commands.append(&mut app.commands);
             post_migrate.append(&mut app.post_migrate);
             readiness.append(&mut app.readiness);
-            state.extend(std::mem::take(&mut app.state));
         }
         processors.extend(self.processors);
-        // Staged: every app is installed before any gets ready, so each sees all the models.
-        for app in &mut apps {
-            for ready in std::mem::take(&mut app.ready) {
-                let mut setup =
-                    AppSetup { settings: &settings, database: &database, models: &models, state: &mut state };
-                ready(&mut setup).map_err(|message| ConfigError::App { app: app.name.clone(), message })?;
-            }
-        }
         state.insert(ContextProcessors(processors));
+        state.insert(middleware::SecurityHeaders::new(&settings.security));
         state.insert(Commands(commands));
         state.insert(events);
 

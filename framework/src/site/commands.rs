@@ -55,3 +55,27 @@ impl Site {
         self.state::<Commands>().map(|c| c.0.as_slice()).unwrap_or(&[])
     }
 }
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM: what stops a long-running command (`runserver`,
+/// `runworker`) once the work in hand is done.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -29,6 +29,9 @@ where
 pub struct EventHandlers {
     pub(crate) tasks: BTreeMap<String, (String, Handler<Value>)>,
     pub(crate) queues: BTreeMap<String, Handler<SqsMessage>>,
+    /// Queues the function also sends to, each with the environment variable that carries
+    /// its URL (see [`App::sends_to_queue`](crate::App::sends_to_queue)).
+    pub(crate) queue_urls: BTreeMap<String, String>,
     pub(crate) s3: Option<Handler<S3Event>>,
     pub(crate) sns: Option<Handler<SnsEvent>>,
 }
@@ -45,6 +48,16 @@ impl EventHandlers {
     /// Each scheduled task's name and EventBridge schedule expression (`rate(1 day)`).
     pub fn schedules(&self) -> impl Iterator<Item = (&str, &str)> {
         self.tasks.iter().map(|(name, (when, _))| (name.as_str(), when.as_str()))
+    }
+
+    /// The queues the function also sends to, each with the environment variable that
+    /// carries its URL, in order.
+    pub fn queue_url_envs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.queue_urls.iter().map(|(queue, env)| (queue.as_str(), env.as_str()))
+    }
+
+    pub(crate) fn add_queue_url_env(&mut self, queue: &str, env: &str) {
+        self.queue_urls.insert(queue.to_owned(), env.to_owned());
     }
 
     /// Whether an S3 handler is registered.
@@ -72,6 +85,19 @@ impl EventHandlers {
                 !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !valid_name {
                 out.push(format!("the task name {name:?} may only hold letters, digits, `-` and `_`"));
+            }
+        }
+        for (queue, env) in self.queue_url_envs() {
+            if !self.queues.contains_key(queue) {
+                out.push(format!(
+                    "the function sends to the queue {queue:?} but consumes no such queue (register its consumer with \
+                     App::sqs)"
+                ));
+            }
+            if env.is_empty() || !env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+                out.push(format!(
+                    "the URL of queue {queue:?} goes in {env:?}, which is not an environment variable name"
+                ));
             }
         }
         for queue in self.queue_names().filter(|q| *q != "*") {
@@ -129,6 +155,7 @@ impl EventHandlers {
                 duplicates.push(format!("the SQS queue {queue:?} has two consumers"));
             }
         }
+        self.queue_urls.extend(other.queue_urls);
         if let Some(h) = other.s3 {
             if self.s3.is_some() {
                 duplicates.push("two S3 handlers are registered; a function has one".into());
@@ -151,4 +178,24 @@ impl Site {
         static NONE: std::sync::LazyLock<EventHandlers> = std::sync::LazyLock::new(EventHandlers::default);
         self.state::<EventHandlers>().unwrap_or(&NONE)
     }
+}
+
+tokio::task_local! {
+    static DEADLINE: std::time::Instant;
+}
+
+/// When the event being handled must be finished by: the Lambda invocation's deadline inside an
+/// event handler the Lambda door runs, `None` elsewhere (a command, a test, the dev server). A
+/// handler that works through a backlog (draining a task queue) stops starting new work before it.
+///
+/// ```
+/// assert!(djambda::site::invocation_deadline().is_none());
+/// ```
+pub fn invocation_deadline() -> Option<std::time::Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// Runs `fut` with `deadline` as its [`invocation_deadline`].
+pub(crate) async fn with_deadline<F: Future>(deadline: std::time::Instant, fut: F) -> F::Output {
+    DEADLINE.scope(deadline, fut).await
 }

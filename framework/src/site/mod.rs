@@ -32,6 +32,8 @@ use crate::templates::Templates;
 use crate::urls::{Resolver, UrlArg};
 use state::TypeMap;
 
+pub use events::invocation_deadline;
+
 /// A whole site, assembled once at start and shared by every request (cheap to clone).
 #[derive(Clone)]
 pub struct Site {

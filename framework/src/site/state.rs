@@ -42,9 +42,33 @@ impl TypeMap {
         self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref())
     }
 
+    pub(crate) fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
+        self.0.get_mut(&TypeId::of::<T>()).and_then(|v| v.downcast_mut())
+    }
+
     /// Takes in every value of `other`, replacing those of the same types.
     pub(crate) fn extend(&mut self, other: TypeMap) {
         self.0.extend(other.0);
+    }
+}
+
+/// Values apps give to other apps, any number per type (see
+/// [`App::contribute`](crate::App::contribute)), in install order.
+#[derive(Default)]
+pub(crate) struct Contributions(Vec<(TypeId, Box<dyn Any + Send + Sync>)>);
+
+impl Contributions {
+    pub(crate) fn push<T: Send + Sync + 'static>(&mut self, value: T) {
+        self.0.push((TypeId::of::<T>(), Box::new(value)));
+    }
+
+    pub(crate) fn append(&mut self, other: &mut Contributions) {
+        self.0.append(&mut other.0);
+    }
+
+    /// Every value of type `T`, in the order they were given.
+    pub(crate) fn of<T: Send + Sync + 'static>(&self) -> impl Iterator<Item = &T> {
+        self.0.iter().filter(|(id, _)| *id == TypeId::of::<T>()).filter_map(|(_, v)| v.downcast_ref::<T>())
     }
 }
 
@@ -79,12 +103,21 @@ mod tests {
         map.insert("text");
         map.insert(4u32);
         assert_eq!(map.get::<u32>(), Some(&4));
+        *map.get_mut::<u32>().unwrap() += 1;
+        assert_eq!(map.get::<u32>(), Some(&5));
         assert_eq!(map.get::<&str>(), Some(&"text"));
         assert!(map.get::<u64>().is_none());
         let mut more = TypeMap::default();
         more.insert(5u32);
         map.extend(more);
         assert_eq!(map.get::<u32>(), Some(&5));
+
+        let mut given = Contributions::default();
+        given.push(1u8);
+        given.push("other");
+        given.push(2u8);
+        assert_eq!(given.of::<u8>().copied().collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(given.of::<u16>().count(), 0);
 
         let shared = SharedTypeMap::default();
         shared.insert(String::from("a"));

@@ -3,7 +3,7 @@
 //! the views they lead to are the handler's.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::converters::Converters;
 use super::pattern::Pattern;
@@ -83,10 +83,14 @@ impl ResolverMatch {
 
 struct Compiled {
     pattern: Pattern,
+    /// The pattern's matchit shape, made once: every later route is compared with it.
+    shape: String,
     route: Arc<Route>,
     /// Earlier routes of another shape that could match the same paths: Django tries patterns
-    /// in order, so one of these wins over this route when its converters accept.
-    shadowed_by: Vec<usize>,
+    /// in order, so one of these wins over this route when its converters accept. Found the
+    /// first time the route matches: comparing every pair of routes at start grew with the
+    /// square of the URL conf, and was most of a cold start once the admin's routes came.
+    shadowed_by: OnceLock<Vec<usize>>,
 }
 
 /// The site's compiled URL conf.
@@ -138,7 +142,7 @@ impl Resolver {
                 None => {
                     // matchit refuses some shapes Django allows side by side (a catch-all beside
                     // a parameter in the same place); those routes are found by the ordered scan.
-                    let _ = router.insert(shape.clone(), candidates.len());
+                    let _ = router.insert(shape.as_str(), candidates.len());
                     shapes.insert(shape.clone(), candidates.len());
                     candidates.push(Vec::new());
                     candidates.len() - 1
@@ -152,14 +156,8 @@ impl Resolver {
                 continue;
             }
             candidates[slot].push(idx);
-            let shadowed_by = routes
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.pattern.shape() != shape && may_overlap(&r.pattern.shape(), &shape))
-                .map(|(i, _)| i)
-                .collect();
             let route = Arc::new(Route { index, pattern: text, name, meta, methods });
-            routes.push(Compiled { pattern, route, shadowed_by });
+            routes.push(Compiled { pattern, shape, route, shadowed_by: OnceLock::new() });
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -180,10 +178,8 @@ impl Resolver {
         });
         let (idx, params) = match fast {
             Some((i, params)) => {
-                let earlier = self.routes[i]
-                    .shadowed_by
-                    .iter()
-                    .find_map(|&j| self.routes[j].pattern.match_path(path).map(|p| (j, p)));
+                let earlier =
+                    self.shadowed_by(i).iter().find_map(|&j| self.routes[j].pattern.match_path(path).map(|p| (j, p)));
                 earlier.unwrap_or((i, params))
             }
             // matchit prefers static segments and does not retry other shapes once converters
@@ -191,6 +187,20 @@ impl Resolver {
             None => self.routes.iter().enumerate().find_map(|(i, r)| r.pattern.match_path(path).map(|p| (i, p)))?,
         };
         Some(ResolverMatch { route: self.routes[idx].route.clone(), params })
+    }
+
+    /// The routes before route `i` whose shape differs from its own but could match the same
+    /// paths (see [`Compiled::shadowed_by`]).
+    fn shadowed_by(&self, i: usize) -> &[usize] {
+        self.routes[i].shadowed_by.get_or_init(|| {
+            let shape = &self.routes[i].shape;
+            self.routes[..i]
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.shape != *shape && may_overlap(&r.shape, shape))
+                .map(|(j, _)| j)
+                .collect()
+        })
     }
 
     /// Reverses `name` with positional arguments into a path (without any script prefix).
@@ -285,9 +295,57 @@ fn same_converters(a: &Pattern, b: &Pattern) -> bool {
 
 /// Whether two matchit shapes could match one path (conservative: true when unsure).
 fn may_overlap(a: &str, b: &str) -> bool {
-    if a.contains("{*") || b.contains("{*") {
-        return true;
+    // Byte by byte, segment by segment, without searching or collecting: the shapes are ASCII
+    // paths whose parameters are `{pN}` segments and whose catch-all, `{*pN}`, ends them.
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let (sa, sb) = (&a[i..], &b[j..]);
+        if sa.starts_with(b"{*") || sb.starts_with(b"{*") {
+            return true;
+        }
+        let end_a = sa.iter().position(|&c| c == b'/').unwrap_or(sa.len());
+        let end_b = sb.iter().position(|&c| c == b'/').unwrap_or(sb.len());
+        let (x, y) = (&sa[..end_a], &sb[..end_b]);
+        if x != y && !x.starts_with(b"{") && !y.starts_with(b"{") {
+            return false;
+        }
+        match (end_a < sa.len(), end_b < sb.len()) {
+            (true, true) => (i, j) = (i + end_a + 1, j + end_b + 1),
+            (false, false) => return true,
+            // One has more segments: only a catch-all there would let them overlap.
+            (true, false) => return sa[end_a + 1..].starts_with(b"{*"),
+            (false, true) => return sb[end_b + 1..].starts_with(b"{*"),
+        }
     }
-    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
-    sa.len() == sb.len() && sa.iter().zip(&sb).all(|(x, y)| x == y || x.starts_with('{') || y.starts_with('{'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_overlap;
+
+    #[test]
+    fn shapes_overlap_where_one_path_could_match_both() {
+        for (a, b) in [
+            ("/items/{p0}/", "/items/new/"),
+            ("/items/{p0}/", "/{p0}/new/"),
+            ("/files/{*p0}", "/files/a/b/"),
+            ("/{*p0}", "/contacts/"),
+            ("/a/", "/a/"),
+            ("/a/{*p0}", "/a/"),
+        ] {
+            assert!(may_overlap(a, b), "{a} and {b}");
+            assert!(may_overlap(b, a), "{b} and {a}");
+        }
+        for (a, b) in [
+            ("/items/{p0}/", "/items/{p0}/edit/"),
+            ("/static/{*p0}", "/contacts/{p0}/"),
+            ("/a/b/", "/a/c/"),
+            ("/a/", "/a/b/"),
+            ("", "/"),
+        ] {
+            assert!(!may_overlap(a, b), "{a} and {b}");
+            assert!(!may_overlap(b, a), "{b} and {a}");
+        }
+    }
 }

@@ -240,6 +240,21 @@ pub async fn company_detail(req: Request, Path(slug): Path<String>) -> Result<Re
     render(&req, "crm/company_detail.html", context! { company, contacts, contact_count, deals, deal_count })
 }
 
+/// "Recalculate pipeline" (POST): hands the work to a background task (see
+/// `crm::tasks::recalculate_pipeline`) and says so; the note it writes shows on the page once
+/// it has run.
+pub async fn company_recalculate(req: Request, Path(slug): Path<String>) -> Result<Response> {
+    let db = req.db().await?;
+    let company = get_object_or_404(company::Entity::find().filter(company::Column::Slug.eq(&slug)), &db).await?;
+    let job = super::tasks::RecalculatePipeline { company_id: company.id };
+    let task = super::tasks::recalculate_pipeline().enqueue(req.site(), &job).await?;
+    djambda::messages::info(
+        &req,
+        format!("Recalculating the pipeline of {} (task {}, {}).", company.name, task.id, task.status),
+    );
+    redirect_to(&req, "crm:company-detail", &[&slug])
+}
+
 /// The company a list is narrowed to (`?company=<slug>`), or a 404 naming the slug.
 async fn company_filter(db: &DatabaseConnection, slug: Option<&str>) -> Result<Option<company::Model>> {
     let Some(slug) = slug.map(str::trim).filter(|s| !s.is_empty()) else { return Ok(None) };

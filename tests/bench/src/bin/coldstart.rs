@@ -165,6 +165,7 @@ async fn invoke_ok(api: &RuntimeApi, event: String) -> Result<serde_json::Value,
     let response = match api.invoke_with_timeout(event, TIMEOUT).await? {
         Outcome::Response(v) => v,
         Outcome::Error(e) => return Err(format!("the invocation failed: {e}")),
+        Outcome::Streamed(s) => return Err(format!("the function streamed its answer: {}", s.prelude)),
     };
     let status = response.get("statusCode").and_then(|s| s.as_u64());
     if status != Some(200) {

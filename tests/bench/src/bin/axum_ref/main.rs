@@ -49,11 +49,13 @@ macro_rules! repo_file {
 }
 
 /// The example site's templates, under the names they are rendered by.
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("base.html", repo_file!(include_str, "templates/base.html")),
     ("crm/dashboard.html", repo_file!(include_str, "templates/crm/dashboard.html")),
     ("crm/contact_detail.html", repo_file!(include_str, "templates/crm/contact_detail.html")),
     ("crm/notes.html", repo_file!(include_str, "templates/crm/notes.html")),
+    // Included by notes.html: without it Tera refuses the set at start.
+    ("crm/pager.html", repo_file!(include_str, "templates/crm/pager.html")),
 ];
 
 /// The static files the templates link to, under their STATIC_URL names.
@@ -96,6 +98,8 @@ fn url(kwargs: Kwargs, _: &tera::State) -> TeraResult<String> {
         "crm:forecast" => "/forecast/".into(),
         "crm:preferences" => "/preferences/".into(),
         "logout" => "/accounts/logout/".into(),
+        "password_change" => "/accounts/password_change/".into(),
+        "invite_user" => "/accounts/invite/".into(),
         other => return Err(tera::Error::message(format!("no URL named `{other}`"))),
     })
 }
@@ -232,11 +236,16 @@ fn engine() -> Result<Tera, tera::Error> {
     globals.insert("debug", &false);
     // `perms.crm.change_contact` and the like, for a superuser (the demo user), who has them
     // all; the user is put in each request's context.
-    let perms: HashMap<String, bool> = ["company", "contact", "deal", "note"]
-        .iter()
-        .flat_map(|model| ["add", "change", "delete", "view"].map(|action| (format!("{action}_{model}"), true)))
-        .collect();
-    globals.insert("perms", &HashMap::from([("crm", perms)]));
+    let all = |models: &[&str]| -> HashMap<String, bool> {
+        models
+            .iter()
+            .flat_map(|model| ["add", "change", "delete", "view"].map(|action| (format!("{action}_{model}"), true)))
+            .collect()
+    };
+    let crm = all(&["company", "contact", "deal", "note"]);
+    // The layout offers "Invite a user" to whoever may add users (auth.add_user).
+    let auth = all(&["user", "group", "permission"]);
+    globals.insert("perms", &HashMap::from([("crm", crm), ("auth", auth)]));
     Ok(tera)
 }
 
