@@ -648,6 +648,33 @@ pub(crate) async fn scratch_database(base: &str, name: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// A database of its own on DJAMBDA_TEST_POSTGRES_URL's server, reached through the PgBouncer
+/// in transaction mode at DJAMBDA_TEST_PGBOUNCER_URL (whose `*` entry serves every database).
+pub(crate) struct PooledDatabase {
+    /// The database through the pooler.
+    pub(crate) url: String,
+    base: String,
+    name: String,
+}
+
+impl PooledDatabase {
+    pub(crate) async fn create(tag: &str) -> PooledDatabase {
+        let base = std::env::var("DJAMBDA_TEST_POSTGRES_URL").expect("DJAMBDA_TEST_POSTGRES_URL");
+        let pooler = std::env::var("DJAMBDA_TEST_PGBOUNCER_URL").expect("DJAMBDA_TEST_PGBOUNCER_URL");
+        let name = format!("djambda_{tag}_{}", std::process::id());
+        scratch_database(&base, &name).await;
+        let url = format!("{}/{name}", pooler.rsplit_once('/').expect("a database URL ends with /name").0);
+        PooledDatabase { url, base, name }
+    }
+
+    /// Drops the database, ending the connections the pooler keeps to it.
+    pub(crate) async fn drop(self) {
+        use djambda::db::sea_orm::{ConnectionTrait, Database};
+        let admin = Database::connect(&self.base).await.unwrap();
+        let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+    }
+}
+
 pub(crate) fn manage_ok(url: &str, args: &[&str]) {
     manage_ok_with(url, args, &[]);
 }

@@ -73,8 +73,14 @@ async fn count_view(req: Request) -> Result<Response> {
 /// Production-like settings (DEBUG off) on the database at `url`, with a short connect timeout
 /// so the "database down" cases answer quickly.
 fn settings_for(url: &str) -> Settings {
+    settings_with(url, false)
+}
+
+/// The same, with DATABASE_POOLER=transaction when `pooled`.
+fn settings_with(url: &str, pooled: bool) -> Settings {
     let url = url.to_owned();
     let env = move |name: &str| match name {
+        "DATABASE_POOLER" if pooled => Some("transaction".into()),
         "DEBUG" => Some("false".into()),
         "SECRET_KEY" => Some("db-test-secret-key-0123456789-abcdefghijklmnop".into()),
         "ALLOWED_HOSTS" => Some("localhost".into()),
@@ -86,26 +92,41 @@ fn settings_for(url: &str) -> Settings {
 }
 
 fn site(database_url: &str) -> Site {
+    site_with(database_url, false)
+}
+
+fn site_with(database_url: &str, pooled: bool) -> Site {
     let urls = UrlConf::new()
         .path("visit/", visit, "visit")
         .path("fail/", failing_write, "fail")
         .path("count/", count_view, "count")
         .path("ping/", ping, "ping")
         .path("slow/", slow_ping, "slow");
-    Site::builder().settings(settings_for(database_url)).urls(urls).build().unwrap()
+    Site::builder().settings(settings_with(database_url, pooled)).urls(urls).build().unwrap()
 }
 
 /// Writes, reads and rolls back through views on the database at `url`.
 async fn exercise(url: &str) {
-    let mut c = Client::new(site(url));
+    exercise_with(url, false).await;
+}
+
+/// [`exercise`], through a transaction-mode pooler when `pooled`. A second site (another
+/// instance, with a pool of its own) writes too: behind such a pooler its connection may be
+/// lent the server connection the first one prepared its statements on.
+async fn exercise_with(url: &str, pooled: bool) {
+    let mut c = Client::new(site_with(url, pooled));
     let first: i64 = c.get("/visit/").await.text().parse().expect("a count");
     let second: i64 = c.get("/visit/").await.text().parse().expect("a count");
     assert_eq!(second, first + 1, "the connection opened on first use is reused and writes persist");
+    let mut other = Client::new(site_with(url, pooled));
+    let visited = other.get("/visit/").await;
+    assert_eq!(visited.text(), (second + 1).to_string(), "another instance sees the writes and adds its own");
+    let second = second + 1;
     let failed = c.get("/fail/").await;
     assert_eq!(failed.status(), 400, "the view's own error comes through");
     assert_eq!(c.get("/count/").await.text(), second.to_string(), "atomic rolled the insert back");
     let drop = format!("DROP TABLE {}", table());
-    let db = site(url).database().connection().await.unwrap();
+    let db = site_with(url, pooled).database().connection().await.unwrap();
     db.execute_unprepared(&drop).await.unwrap();
 }
 
@@ -142,6 +163,16 @@ async fn postgres_database() {
 #[ignore = "needs DJAMBDA_TEST_MYSQL_URL (a MySQL or MariaDB database; .ci/run sets it)"]
 async fn mysql_database() {
     exercise(&std::env::var("DJAMBDA_TEST_MYSQL_URL").expect("DJAMBDA_TEST_MYSQL_URL")).await;
+}
+
+/// The same through PgBouncer in transaction mode, DATABASE_POOLER set: writes, a rolled-back
+/// one and reads from two instances, each on whichever server connection the pooler lends.
+#[tokio::test]
+#[ignore = "needs DJAMBDA_TEST_PGBOUNCER_URL (PgBouncer in transaction mode in front of DJAMBDA_TEST_POSTGRES_URL; .ci/run starts one)"]
+async fn postgres_database_through_pgbouncer() {
+    let pooled = crate::auth::PooledDatabase::create("db_pgbouncer").await;
+    exercise_with(&pooled.url, true).await;
+    pooled.drop().await;
 }
 
 #[tokio::test]
