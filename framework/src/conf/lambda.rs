@@ -9,10 +9,11 @@ pub enum InvokeMode {
     /// answer is a 500 that says why in the log.
     #[default]
     Buffered,
-    /// `RESPONSE_STREAM`: a Function URL in streaming mode. Every HTTP response is sent as it is
-    /// produced, in chunks (the CSV export a batch at a time), up to Lambda's 200 MB, never whole
-    /// in memory. Events that are not HTTP requests (schedules, queues, `manage`) are answered
-    /// as before. `manage lambda template --stream` sets it beside the URL's invoke mode.
+    /// `RESPONSE_STREAM`: a Function URL in streaming mode. Every response to a request that came
+    /// through a Function URL is sent as it is produced, in chunks (the CSV export a batch at a
+    /// time), up to Lambda's 200 MB, never whole in memory. API Gateway and ALB requests, and
+    /// events that are not HTTP requests (schedules, queues, `manage`), are answered whole as
+    /// before. `manage lambda template --stream` sets it beside the URL's invoke mode.
     ResponseStream,
 }
 

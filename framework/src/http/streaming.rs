@@ -4,7 +4,8 @@
 //! The stream rides in the response's extensions as a [`StreamingBody`], and the buffered body
 //! stays empty, so middleware, tower layers and the `http::Response<Bytes>` the site hands its
 //! doors keep one type. Each door takes the stream out: runserver sends it as it comes
-//! (chunked), the Lambda door and the test client read it whole, up to the door's limit.
+//! (chunked), and so does the Lambda door behind a Function URL in streaming mode; a buffered
+//! Lambda integration and the test client read it whole, up to the door's limit.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,9 @@ use futures_util::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
 
-/// The chunks of a streamed body; an `Err` ends it (the client sees a cut-off response, never a
-/// complete-looking one).
+/// The chunks of a streamed body; an `Err` ends it, and is logged. runserver's client sees a
+/// cut-off response, never a complete-looking one; a Function URL's client sees a line saying
+/// the response failed (the Lambda runtime cannot abort a stream).
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
 
 /// A streamed body in a response's extensions, for the door to take out once.

@@ -117,6 +117,9 @@ where
                      SQS, S3 or SNS event, or a {{\"manage\": …}} command: {e}"
                 )
             })?;
+            // Only a Function URL reads a streamed answer: API Gateway and ALB events are answered
+            // whole whatever the setting says.
+            let streaming = streaming && from_function_url(&request);
             if let Some(reason) = refuse::unreadable(&request) {
                 eprintln!("Bad Request (Lambda event): {reason}");
                 if streaming {
@@ -125,12 +128,18 @@ where
                     *resp.status_mut() = http::StatusCode::BAD_REQUEST;
                     resp.headers_mut()
                         .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
-                    return Ok(FunctionResponse::StreamingResponse(streamed(resp)));
+                    return Ok(FunctionResponse::StreamingResponse(streamed(resp, "")));
                 }
                 return Ok(FunctionResponse::BufferedResponse(Reply::Json(refuse::bad_request(&request))));
             }
             if streaming {
-                let event = lambda_http::Request::from(request).with_lambda_context(context);
+                let mut event = lambda_http::Request::from(request);
+                // As lambda_http's own adapters do, for X-Ray's sake.
+                if let Some(trace) = context.xray_trace_id.as_deref().and_then(|t| http::HeaderValue::from_str(t).ok())
+                {
+                    event.headers_mut().insert(HeaderName::from_static("x-amzn-trace-id"), trace);
+                }
+                let event = event.with_lambda_context(context);
                 return Ok(FunctionResponse::StreamingResponse(stream_event(site, event).await));
             }
             let response = match adapter.call(LambdaEvent::new(request, context)).await {
@@ -208,28 +217,84 @@ pub async fn handle_event(site: &Site, event: lambda_http::Request) -> http::Res
 /// (the runtime's metadata prelude, cookies apart as a Function URL wants them), then the body
 /// as the site produces it. A buffered body goes as one chunk; nothing is read whole.
 async fn stream_event(site: &Site, event: lambda_http::Request) -> StreamResponse<Chunks> {
-    streamed(site.handle(site_request(event)).await)
+    let request = site_request(event);
+    let path = request.uri().path().to_owned();
+    streamed(site.handle(request).await, &path)
 }
 
-/// A response of the site as the runtime streams it.
-fn streamed(mut resp: http::Response<Bytes>) -> StreamResponse<Chunks> {
+/// What the client of a Function URL reads when a streamed body fails part-way: the reason goes
+/// to the log only, as a 500 page's does.
+const STREAM_FAILED: &str = "the response failed part-way; the reason is in the function's log";
+
+/// A response of the site (for `path`) as the runtime streams it.
+fn streamed(mut resp: http::Response<Bytes>, path: &str) -> StreamResponse<Chunks> {
     let streamed = resp.extensions_mut().remove::<StreamingBody>().and_then(|s| s.take());
     let (parts, body) = resp.into_parts();
     let chunks: Chunks = match streamed {
-        // The runtime has no error of its own for a chunk that fails: it says so after what
-        // was sent, and the client sees a cut-off body.
-        Some(stream) => Box::pin(stream.map(|chunk| chunk.map_err(|e| lambda_http::Error::from(e.to_string())))),
+        Some(stream) => {
+            let path = path.to_owned();
+            // lambda_runtime 1.5 cannot abort the transfer: it writes an error chunk's text
+            // (its error "trailer") into the body and goes on reading. So the first failure is
+            // logged, the client gets a generic line, and nothing is sent after it.
+            Box::pin(stream.scan(false, move |failed, chunk| {
+                let item = match chunk {
+                    _ if *failed => None,
+                    Ok(bytes) => Some(Ok(bytes)),
+                    Err(e) => {
+                        *failed = true;
+                        eprintln!("Internal Server Error: {path}\n  caused by: the streamed body failed: {e}");
+                        Some(Err(lambda_http::Error::from(STREAM_FAILED)))
+                    }
+                };
+                std::future::ready(item)
+            }))
+        }
         None if body.is_empty() => Box::pin(futures_util::stream::empty()),
         None => Box::pin(futures_util::stream::once(std::future::ready(Ok(body)))),
     };
-    let mut headers = parts.headers;
-    let cookies = headers
+    let cookies = parts
+        .headers
         .get_all(http::header::SET_COOKIE)
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    headers.remove(http::header::SET_COOKIE);
+    // A Function URL takes one value per header (the prelude would carry an array): repeated
+    // ones are joined as HTTP allows, as the buffered answer joins them.
+    let mut headers = http::HeaderMap::with_capacity(parts.headers.keys_len());
+    for name in parts.headers.keys() {
+        if name == http::header::SET_COOKIE {
+            continue;
+        }
+        let mut values = parts.headers.get_all(name).iter();
+        let first = values.next().cloned();
+        let joined = match (first, values.next()) {
+            (Some(only), None) => Some(only),
+            (Some(first), Some(second)) => {
+                let mut all = first.as_bytes().to_vec();
+                for value in std::iter::once(second).chain(values) {
+                    all.extend_from_slice(b", ");
+                    all.extend_from_slice(value.as_bytes());
+                }
+                http::HeaderValue::from_bytes(&all).ok()
+            }
+            (None, _) => None,
+        };
+        if let Some(value) = joined {
+            headers.insert(name.clone(), value);
+        }
+    }
     StreamResponse { metadata_prelude: MetadataPrelude { status_code: parts.status, headers, cookies }, stream: chunks }
+}
+
+/// Whether `request` came through a Function URL (`<url-id>.lambda-url.<region>.on.aws`, also
+/// behind CloudFront).
+fn from_function_url(request: &LambdaRequest) -> bool {
+    match request {
+        LambdaRequest::ApiGatewayV2(event) => {
+            event.request_context.domain_name.as_deref().is_some_and(|d| d.contains(".lambda-url."))
+        }
+        _ => false,
+    }
 }
 
 /// The site's request for one lambda_http request: the REST stage taken off the path and kept
@@ -326,5 +391,43 @@ pub fn report_init_error(error_type: &str, message: &str) -> std::io::Result<()>
         Ok(())
     } else {
         Err(std::io::Error::other(format!("the Runtime API answered {}", String::from_utf8_lossy(&head))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_streamed_answer_joins_repeated_headers_and_keeps_a_failure_to_the_log() {
+        let chunks = futures_util::stream::iter(vec![
+            Ok(Bytes::from_static(b"id,name\r\n")),
+            Err(crate::Error::internal("connection to db.internal:5432 refused")),
+            Ok(Bytes::from_static(b"sent after the failure\r\n")),
+        ]);
+        let mut resp = crate::http::Response::streaming("text/csv", chunks).into_http();
+        let headers = resp.headers_mut();
+        headers.append("link", http::HeaderValue::from_static("</a.css>; rel=preload"));
+        headers.append("link", http::HeaderValue::from_static("</b.js>; rel=preload"));
+        headers.append(http::header::SET_COOKIE, http::HeaderValue::from_static("a=1; Path=/"));
+        headers.append(http::header::SET_COOKIE, http::HeaderValue::from_static("b=2; Path=/"));
+        let answer = streamed(resp, "/contacts/export.csv");
+        let prelude = &answer.metadata_prelude;
+        assert_eq!(prelude.headers.get_all("link").iter().count(), 1);
+        assert_eq!(prelude.headers["link"], "</a.css>; rel=preload, </b.js>; rel=preload");
+        assert!(!prelude.headers.contains_key(http::header::SET_COOKIE));
+        assert_eq!(prelude.cookies, ["a=1; Path=/", "b=2; Path=/"]);
+        assert_eq!(prelude.headers["content-type"], "text/csv");
+
+        let items: Vec<_> = answer.stream.collect().await;
+        assert_eq!(items.len(), 2, "nothing after the failure");
+        assert_eq!(items[0].as_ref().unwrap().as_ref(), b"id,name\r\n");
+        let said = items[1].as_ref().unwrap_err().to_string();
+        assert_eq!(said, STREAM_FAILED, "the database's address stays in the log");
+
+        let whole = streamed(http::Response::new(Bytes::from_static(b"<p>hi</p>")), "/");
+        let items: Vec<_> = whole.stream.collect().await;
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].as_ref().unwrap().as_ref(), b"<p>hi</p>");
     }
 }
