@@ -39,6 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# PgBouncer speaks to the same server, as the same user (trusted, as on this machine's server).
+if [[ ! "$PG_SERVER" =~ ^postgres(ql)?://([^@/:]+)@([^/:]+)(:([0-9]+))?/?$ ]]; then
+    echo "BENCH_POSTGRES_URL must be postgres://user@host[:port] (got $PG_SERVER)" >&2
+    exit 1
+fi
+PG_USER="${BASH_REMATCH[2]}"
+PG_HOST="${BASH_REMATCH[3]}"
+PG_PORT="${BASH_REMATCH[5]:-5432}"
 PGBOUNCER="$(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
 [[ -x "$PGBOUNCER" ]] || { echo "pgbouncer is not installed: apt-get install pgbouncer" >&2; exit 1; }
 
@@ -59,7 +67,7 @@ DATABASE_URL="$DIRECT" DEBUG=false SECRET_KEY=x "$MANAGE" loaddata demo
 say "PgBouncer on 127.0.0.1:$PGB_PORT: transaction mode, a server pool of 8"
 cat > "$TMP/pgbouncer.ini" <<EOF
 [databases]
-* = host=127.0.0.1 port=5432 pool_size=8
+* = host=$PG_HOST port=$PG_PORT pool_size=8
 [pgbouncer]
 listen_addr = 127.0.0.1
 listen_port = $PGB_PORT
@@ -73,15 +81,18 @@ ignore_startup_parameters = extra_float_digits
 logfile = $TMP/pgbouncer.log
 pidfile = $TMP/pgbouncer.pid
 EOF
-echo '"postgres" ""' > "$TMP/users.txt"
+echo "\"$PG_USER\" \"\"" > "$TMP/users.txt"
 chmod 755 "$TMP"
 if [[ "$(id -u)" -eq 0 ]]; then
-    chown -R postgres "$TMP"
-    "$PGBOUNCER" -d -u postgres "$TMP/pgbouncer.ini"
+    # PgBouncer will not run as root: as the postgres user where there is one, else as nobody.
+    run_as=postgres
+    id "$run_as" >/dev/null 2>&1 || run_as=nobody
+    chown -R "$run_as" "$TMP"
+    "$PGBOUNCER" -d -u "$run_as" "$TMP/pgbouncer.ini"
 else
     "$PGBOUNCER" -d "$TMP/pgbouncer.ini"
 fi
-POOLED="postgres://postgres@127.0.0.1:$PGB_PORT/$PG_DB"
+POOLED="postgres://$PG_USER@127.0.0.1:$PGB_PORT/$PG_DB"
 
 say "1. $FUNCTIONS functions through PgBouncer, ${RUN_SECONDS} s"
 "$SCALEOUT" --label pgbouncer --manage "$MANAGE" --pooler --database-url "$POOLED" --server-url "$DIRECT" \
@@ -92,10 +103,23 @@ say "2. $FUNCTIONS functions straight to PostgreSQL, ${RUN_SECONDS} s"
     --functions "$FUNCTIONS" --seconds "$RUN_SECONDS"
 
 MAX="$(psql "$PG_SERVER/postgres" -Atc "SHOW max_connections")"
-USED="$(psql "$PG_SERVER/postgres" -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")"
 RESERVED="$(psql "$PG_SERVER/postgres" -Atc "SHOW superuser_reserved_connections")"
-PAST=$((MAX - USED + 20))
-say "3. past the limit: max_connections $MAX ($RESERVED reserved for superusers, $USED in use), $PAST functions straight to PostgreSQL, ${PAST_SECONDS} s"
+SUPER="$(psql "$PG_SERVER/postgres" -Atc "SELECT rolsuper FROM pg_roles WHERE rolname = current_user")"
+# Run 2's functions have gone: wait until their connections have closed before counting.
+for _ in $(seq 50); do
+    LEFT="$(psql "$PG_SERVER/postgres" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname = '$PG_DB'")"
+    [[ "$LEFT" -eq 0 ]] && break
+    sleep 0.2
+done
+# In use by others (this psql's own connection not counted).
+USED="$(psql "$PG_SERVER/postgres" -Atc "SELECT count(*) - 1 FROM pg_stat_activity WHERE backend_type = 'client backend'")"
+FREE=$((MAX - USED))
+# A superuser may take the slots kept for superusers too; anyone else may not.
+[[ "$SUPER" == t ]] || FREE=$((FREE - RESERVED))
+# 20 past what is free (the meter and the login hold a connection each as well), at most 400.
+PAST=$((FREE + 20))
+((PAST > 400)) && PAST=400
+say "3. past the limit: max_connections $MAX, $USED in use by others, $FREE free to $PG_USER; $PAST functions straight to PostgreSQL, ${PAST_SECONDS} s"
 "$SCALEOUT" --label past-limit --manage "$MANAGE" --database-url "$DIRECT" --server-url "$DIRECT" \
     --functions "$PAST" --seconds "$PAST_SECONDS" --allow-errors
 
