@@ -81,6 +81,12 @@ ignore_startup_parameters = extra_float_digits
 logfile = $TMP/pgbouncer.log
 pidfile = $TMP/pgbouncer.pid
 EOF
+# PgBouncer 1.21 and later can keep prepared statements per client themselves: off, so that the
+# site's own relay (DATABASE_POOLER=transaction) is what is measured.
+PGB_VERSION="$("$PGBOUNCER" --version | awk 'NR == 1 { print $2 }')"
+if [[ "$(printf '%s\n' 1.21 "$PGB_VERSION" | sort -V | head -n1)" == 1.21 ]]; then
+    echo "max_prepared_statements = 0" >> "$TMP/pgbouncer.ini"
+fi
 echo "\"$PG_USER\" \"\"" > "$TMP/users.txt"
 chmod 755 "$TMP"
 if [[ "$(id -u)" -eq 0 ]]; then
