@@ -539,29 +539,21 @@ mod tests {
         stop(stuck.child);
     }
 
-    /// A file saved while the server starts (an editor's save right after `runserver`, a test's
-    /// edit once the banner shows) is a change: the files are looked at before the server
-    /// starts, not once it is serving. (CI once missed such a save for 300 s.)
-    #[test]
-    fn a_change_saved_while_the_server_starts_is_rebuilt() {
+    /// An executable shell script `name` in `dir`.
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("djambda-autoreload-start-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(dir.join("src/views.rs"), "let app = \"shop\";\n").unwrap();
-        let script = |name: &str, body: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            path
-        };
-        // The server saves the change, then says it is serving; cargo notes that it was asked.
-        let views = dir.join("src/views.rs");
-        let server =
-            script("server", format!("echo 'let app = \"gift shop\";' > {views:?}\necho READY\nexec sleep 30\n"));
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    /// Runs a reloader watching `dir/src` whose server is a script running `server` and whose
+    /// cargo only notes that it was asked; whether it was, within 10 s.
+    fn rebuilds(dir: &Path, server: &str, stop: &'static AtomicBool) -> bool {
+        let server = script(dir, "server", server);
         let built = dir.join("built");
-        let cargo = script("cargo", format!("touch {built:?}\n"));
-        static STOP: AtomicBool = AtomicBool::new(false);
+        let cargo = script(dir, "cargo", &format!("touch {built:?}\n"));
         let reloader = Reloader {
             exe: server,
             cargo: cargo.into_os_string(),
@@ -571,61 +563,53 @@ mod tests {
             listener: TcpListener::bind("127.0.0.1:0").unwrap(),
             watched: vec![dir.join("src")],
             ready_line: "READY",
-            stop: &STOP,
+            stop,
         };
         let watching = std::thread::spawn(move || reloader.watch());
         let began = std::time::Instant::now();
         while !built.exists() && began.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        STOP.store(true, Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
         assert_eq!(watching.join().unwrap(), ExitCode::SUCCESS);
-        assert!(built.exists(), "the change saved while the server started was not rebuilt");
+        built.exists()
+    }
+
+    /// A file saved while the server starts (an editor's save right after `runserver`, a test's
+    /// edit once the banner shows) is a change: the files are looked at before the server
+    /// starts, not once it is serving. (CI once missed such a save for 300 s.)
+    #[test]
+    fn a_change_saved_while_the_server_starts_is_rebuilt() {
+        let dir = std::env::temp_dir().join(format!("djambda-autoreload-start-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        let views = dir.join("src/views.rs");
+        std::fs::write(&views, "let app = \"shop\";\n").unwrap();
+        // The server saves the change, then says it is serving.
+        let server = format!("echo 'let app = \"gift shop\";' > {views:?}\necho READY\nexec sleep 30\n");
+        static STOP: AtomicBool = AtomicBool::new(false);
+        assert!(rebuilds(&dir, &server, &STOP), "the change saved while the server started was not rebuilt");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// A source saved after the binary was built is not in it: the first poll rebuilds.
     #[test]
     fn a_source_newer_than_the_binary_is_rebuilt_at_once() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("djambda-autoreload-stale-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("src")).unwrap();
-        let script = |name: &str, body: &str| {
-            let path = dir.join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-            path
+        let saved = |name: &str, at: SystemTime| {
+            std::fs::write(dir.join(name), "let app = \"gift shop\";\n").unwrap();
+            std::fs::File::options().write(true).open(dir.join(name)).unwrap().set_modified(at).unwrap();
         };
-        let server = script("server", "echo READY\nexec sleep 30\n");
-        let built = dir.join("built");
-        let cargo = script("cargo", &format!("touch {built:?}\n"));
-        std::fs::write(dir.join("src/old.rs"), "").unwrap();
-        let file = std::fs::File::options().write(true).open(dir.join("src/old.rs")).unwrap();
-        file.set_modified(SystemTime::now() - Duration::from_secs(60)).unwrap();
-        std::fs::write(dir.join("src/views.rs"), "let app = \"gift shop\";\n").unwrap();
-        let file = std::fs::File::options().write(true).open(dir.join("src/views.rs")).unwrap();
-        file.set_modified(SystemTime::now() + Duration::from_secs(5)).unwrap();
+        saved("src/old.rs", SystemTime::now() - Duration::from_secs(60));
+        // Later than the server script `rebuilds` writes, which stands for the binary.
+        saved("src/views.rs", SystemTime::now() + Duration::from_secs(5));
         static STOP: AtomicBool = AtomicBool::new(false);
-        let reloader = Reloader {
-            exe: server,
-            cargo: cargo.into_os_string(),
-            manifest: dir.join("Cargo.toml"),
-            bin: "manage".into(),
-            args: vec![],
-            listener: TcpListener::bind("127.0.0.1:0").unwrap(),
-            watched: vec![dir.join("src")],
-            ready_line: "READY",
-            stop: &STOP,
-        };
-        let watching = std::thread::spawn(move || reloader.watch());
-        let began = std::time::Instant::now();
-        while !built.exists() && began.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        STOP.store(true, Ordering::SeqCst);
-        assert_eq!(watching.join().unwrap(), ExitCode::SUCCESS);
-        assert!(built.exists(), "the source newer than the binary was not rebuilt");
+        assert!(
+            rebuilds(&dir, "echo READY\nexec sleep 30\n", &STOP),
+            "the source newer than the binary was not rebuilt"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 
