@@ -182,6 +182,17 @@ fn reply(status: u16, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
     r
 }
 
+/// Hands invocation `id`'s outcome to whoever waits for it.
+async fn finish(st: &State, id: &str, outcome: Outcome) -> http::Response<Full<Bytes>> {
+    match st.waiting.lock().await.remove(id) {
+        Some(tx) => {
+            let _ = tx.send(outcome);
+            reply(202, r#"{"status":"OK"}"#)
+        }
+        None => reply(400, r#"{"errorMessage":"unknown request id"}"#),
+    }
+}
+
 /// Reads a streamed response's body frame by frame.
 async fn read_streamed(mut body: Incoming) -> Result<Streamed, String> {
     const DELIMITER: &[u8] = &[0; 8];
@@ -222,13 +233,7 @@ async fn route(st: &State, req: http::Request<Incoming>) -> http::Response<Full<
             Ok(streamed) => Outcome::Streamed(streamed),
             Err(e) => Outcome::Error(serde_json::json!({ "errorMessage": e })),
         };
-        return match st.waiting.lock().await.remove(id) {
-            Some(tx) => {
-                let _ = tx.send(outcome);
-                reply(202, r#"{"status":"OK"}"#)
-            }
-            None => reply(400, r#"{"errorMessage":"unknown request id"}"#),
-        };
+        return finish(st, id, outcome).await;
     }
     let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let accepted = || reply(202, r#"{"status":"OK"}"#);
@@ -270,13 +275,7 @@ async fn route(st: &State, req: http::Request<Incoming>) -> http::Response<Full<
             let value: serde_json::Value = serde_json::from_slice(&body)
                 .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
             let outcome = if *kind == "response" { Outcome::Response(value) } else { Outcome::Error(value) };
-            match st.waiting.lock().await.remove(*id) {
-                Some(tx) => {
-                    let _ = tx.send(outcome);
-                    accepted()
-                }
-                None => reply(400, r#"{"errorMessage":"unknown request id"}"#),
-            }
+            finish(st, id, outcome).await
         }
         ("POST", ["2018-06-01", "runtime", "init", "error"]) => {
             let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
