@@ -261,25 +261,9 @@ fn streamed(mut resp: http::Response<Bytes>, path: &str) -> StreamResponse<Chunk
     // A Function URL takes one value per header (the prelude would carry an array): repeated
     // ones are joined as HTTP allows, as the buffered answer joins them.
     let mut headers = http::HeaderMap::with_capacity(parts.headers.keys_len());
-    for name in parts.headers.keys() {
-        if name == http::header::SET_COOKIE {
-            continue;
-        }
-        let mut values = parts.headers.get_all(name).iter();
-        let first = values.next().cloned();
-        let joined = match (first, values.next()) {
-            (Some(only), None) => Some(only),
-            (Some(first), Some(second)) => {
-                let mut all = first.as_bytes().to_vec();
-                for value in std::iter::once(second).chain(values) {
-                    all.extend_from_slice(b", ");
-                    all.extend_from_slice(value.as_bytes());
-                }
-                http::HeaderValue::from_bytes(&all).ok()
-            }
-            (None, _) => None,
-        };
-        if let Some(value) = joined {
+    for name in parts.headers.keys().filter(|name| *name != http::header::SET_COOKIE) {
+        let values: Vec<&[u8]> = parts.headers.get_all(name).iter().map(http::HeaderValue::as_bytes).collect();
+        if let Ok(value) = http::HeaderValue::from_bytes(&values.join(&b", "[..])) {
             headers.insert(name.clone(), value);
         }
     }
