@@ -72,11 +72,24 @@ impl RequestHead {
 /// are skipped. Names are taken as sent: a browser keeps `%73essionid` apart from `sessionid`
 /// (and applies the `__Host-` rules to the name as sent), so a decoded name could pose as
 /// another cookie.
-pub(crate) fn cookie_pairs(line: &str) -> impl Iterator<Item = (String, String)> + use<> {
-    cookie::Cookie::split_parse(line.to_owned()).filter_map(|c| c.ok()).map(|c| {
-        let value = percent_encoding::percent_decode_str(c.value()).decode_utf8_lossy().into_owned();
-        (c.name().to_owned(), value)
+pub(crate) fn cookie_pairs(line: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    raw_cookie_pairs(line).map(|(name, value)| (name.to_owned(), decode_cookie_value(value)))
+}
+
+/// The (name, value) pairs of one `Cookie` header line as sent, borrowed: `;`-separated,
+/// whitespace around names and values dropped, pieces without `=` or with an empty name
+/// skipped (as the `cookie` crate splits them). Borrowing matters: a page reads several
+/// cookies, and the session's is long.
+fn raw_cookie_pairs(line: &str) -> impl Iterator<Item = (&str, &str)> {
+    line.split(';').filter_map(|piece| {
+        let (name, value) = piece.split_once('=')?;
+        let name = name.trim();
+        (!name.is_empty()).then(|| (name, value.trim()))
     })
+}
+
+fn decode_cookie_value(value: &str) -> String {
+    percent_encoding::percent_decode_str(value).decode_utf8_lossy().into_owned()
 }
 
 impl Request {
@@ -271,13 +284,17 @@ impl Request {
 
     /// The value of a cookie the client sent.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.cookies().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.cookie_lines().flat_map(raw_cookie_pairs).find(|(k, _)| *k == name).map(|(_, v)| decode_cookie_value(v))
     }
 
     /// Every cookie the client sent, as (name, value), the values percent-decoded. Malformed
     /// pairs are skipped.
     pub fn cookies(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.parts().headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(cookie_pairs)
+        self.cookie_lines().flat_map(cookie_pairs)
+    }
+
+    fn cookie_lines(&self) -> impl Iterator<Item = &str> {
+        self.parts().headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok())
     }
 
     /// The client's address, when the front door knows it.
@@ -418,5 +435,24 @@ mod tests {
             ]
         );
         assert!(cookie_pairs("%3due=1").all(|(name, _)| !name.contains('=')));
+    }
+
+    #[test]
+    fn cookie_lines_split_as_the_cookie_crate_splits_them() {
+        for line in [
+            "a=1; b=2",
+            " a = 1 ;;  ; b=  two words ; =nameless; novalue; c=; d==x=; e=\"quoted\"",
+            "sessionid=abc:def; csrftoken=tok%3Den; \tf=g\t",
+            "",
+            ";",
+            "x",
+        ] {
+            let ours: Vec<(String, String)> = cookie_pairs(line).collect();
+            let theirs: Vec<(String, String)> = cookie::Cookie::split_parse(line)
+                .filter_map(|c| c.ok())
+                .map(|c| (c.name().to_owned(), super::decode_cookie_value(c.value())))
+                .collect();
+            assert_eq!(ours, theirs, "{line:?}");
+        }
     }
 }
