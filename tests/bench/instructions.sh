@@ -134,11 +134,7 @@ dump_count() {
 }
 
 say "starting djambda's $DJ_BIN under callgrind"
-if [[ "$SITE" == crm ]]; then
-    start djambda "$REL/manage" runserver 127.0.0.1:0
-else
-    start djambda "$REL/fortunes" 127.0.0.1:0
-fi
+start djambda "$REL/$DJ_BIN" runserver 127.0.0.1:0
 DJ_URL="$URL"
 DJ_PID="$PID"
 
