@@ -1,6 +1,20 @@
-# Helpers the benchmark scripts share (sourced by run.sh and before_after.sh).
+# Helpers the benchmark scripts share (sourced by run.sh, instructions.sh and before_after.sh).
 
 say() { printf '\n== %s\n' "$*"; }
+
+# BENCH_SITE picks the pair (run.sh, instructions.sh): `crm` (the example CRM's dashboard,
+# `manage` vs `axum_ref`) or `fortunes` (the TechEmpower fortunes test, `fortunes` vs
+# `fortunes_axum`). Sets SITE, DJ_BIN, REF_BIN, DEFAULT_PAGE, PAGE (BENCH_PAGE or the default)
+# and EXPECT, text the measured page must contain (not in a redirect's or the login page's body).
+pick_site() {
+    SITE="${BENCH_SITE:-crm}"
+    case "$SITE" in
+        crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/; EXPECT="Open pipeline" ;;
+        fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes; EXPECT="Additional fortune added at request time." ;;
+        *) echo "BENCH_SITE must be crm or fortunes" >&2; exit 2 ;;
+    esac
+    PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
+}
 
 # Waits (bounded: 200 × 0.05 s) for a server to print its loopback URL in file $1 (pid $2);
 # echoes it. On failure shows what the server printed (and $1's .err twin, if any).

@@ -26,13 +26,7 @@ cd "$ROOT"
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
 
-SITE="${BENCH_SITE:-crm}"
-case "$SITE" in
-    crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/; EXPECT="Open pipeline" ;;
-    fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes; EXPECT="Additional fortune added at request time." ;;
-    *) echo "BENCH_SITE must be crm or fortunes" >&2; exit 2 ;;
-esac
-PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
+pick_site
 WARMUP="${BENCH_WARMUP:-50}"
 REQUESTS="${BENCH_REQUESTS:-300}"
 for n in "$WARMUP" "$REQUESTS"; do

@@ -61,16 +61,7 @@ cd "$ROOT"
 # shellcheck source=tests/bench/common.sh
 source "$ROOT/tests/bench/common.sh"
 
-# BENCH_SITE picks the pair: `crm` (the example CRM's dashboard, `manage` vs `axum_ref`) or
-# `fortunes` (the TechEmpower fortunes test, `fortunes` vs `fortunes_axum`).
-SITE="${BENCH_SITE:-crm}"
-# EXPECT: text the measured page must contain (not in a redirect's or the login page's body).
-case "$SITE" in
-    crm) DJ_BIN=manage; REF_BIN=axum_ref; DEFAULT_PAGE=/; EXPECT="Open pipeline" ;;
-    fortunes) DJ_BIN=fortunes; REF_BIN=fortunes_axum; DEFAULT_PAGE=/fortunes; EXPECT="Additional fortune added at request time." ;;
-    *) echo "BENCH_SITE must be crm or fortunes" >&2; exit 2 ;;
-esac
-PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
+pick_site
 ROUNDS="${BENCH_ROUNDS:-3}"
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
