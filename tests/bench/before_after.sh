@@ -60,18 +60,7 @@ PIDS=()
 WORKTREE_ADDED=0
 
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Bounded: 50 × 0.1 s, then SIGKILL.
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_pids
     if ((WORKTREE_ADDED)); then
         git -C "$ROOT" worktree remove --force "$WORKTREE" || echo "could not remove the worktree $WORKTREE" >&2
     fi

@@ -16,6 +16,22 @@ pick_site() {
     PAGE="${BENCH_PAGE:-$DEFAULT_PAGE}"
 }
 
+# Stops every process in PIDS (the scripts' EXIT trap): SIGTERM to all, then for each up to $1
+# tenths of a second (default 50) before SIGKILL.
+stop_pids() {
+    local pid tries="${1:-50}"
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq "$tries"); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+}
+
 # Waits (bounded: 200 × 0.05 s) for a server to print its loopback URL in file $1 (pid $2);
 # echoes it. On failure shows what the server printed (and $1's .err twin, if any).
 wait_for_url() {

@@ -42,12 +42,8 @@ REL="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 TMP="$(mktemp -d)"
 PIDS=()
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    # Valgrind writes its output file on the way out: up to 10 s each.
+    stop_pids 100
     rm -rf "$TMP"
 }
 trap cleanup EXIT

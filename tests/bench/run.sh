@@ -85,18 +85,7 @@ TMP="$(mktemp -d)"
 PIDS=()
 
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Bounded: 50 × 0.1 s, then SIGKILL.
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    stop_pids
     rm -rf "$TMP"
 }
 trap cleanup EXIT
